@@ -7,7 +7,7 @@ PY := $(VENV)/bin/python
 TORCH_SPEC ?= torch==2.13.0
 PYTEST_ARGS ?=
 
-.PHONY: setup compare test
+.PHONY: setup compare test lint
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -20,6 +20,10 @@ setup: $(VENV)/.installed
 
 compare: $(VENV)/.installed
 	$(VENV)/bin/upft-bench compare
+
+# Style and correctness lint (config in pyproject.toml); .ci/run runs it after the tests.
+lint: $(VENV)/.installed
+	$(VENV)/bin/ruff check .
 
 # pytest exits 5 when it collects no tests: that means the suite is broken, so say so and fail.
 test: $(VENV)/.installed

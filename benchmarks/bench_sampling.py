@@ -1,6 +1,6 @@
 """Sampling cost of UPFT vs RFT on the same questions: sampled tokens, seconds, and the ratios.
 
-    python benchmarks/bench_sampling.py                            # 200 synth train questions, pretrained base if cached
+    python benchmarks/bench_sampling.py                     # 200 synth train questions, pretrained base if cached
     python benchmarks/bench_sampling.py --model runs/base --questions 200 --rft-samples 16 --max-new-tokens 256
 
 Plans come from `upft_bench.methods` and samples from `upft_bench.sampling`, exactly as `upft-bench compare`
@@ -89,7 +89,8 @@ def main(model, questions, rft_samples, prefix_tokens, structure_ratio, max_new_
     lines = [header, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
     for name, r in rows.items():
         lines.append(
-            f"| {name} | {r['samples']:,} | {r['sampled_tokens']:,} | {100 * r['sampled_tokens'] / rft['sampled_tokens']:.1f}% "
+            f"| {name} | {r['samples']:,} | {r['sampled_tokens']:,} | "
+            f"{100 * r['sampled_tokens'] / rft['sampled_tokens']:.1f}% "
             f"| {r['median_tokens']:g} / {r['max_tokens']} | {r['seconds']:.2f} | {r['wall_seconds']:.2f} "
             f"| {100 * r['seconds'] / rft['seconds']:.1f}% | {r['examples']:,} | {r['tuned_tokens']:,} |"
         )

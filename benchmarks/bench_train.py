@@ -133,7 +133,9 @@ def main():
     for name in args.dtypes.split(","):
         bf16 = name == "bf16"
         peak = matmul_peak(torch.bfloat16 if bf16 else torch.float32)
-        times = {"upft-bench core": [], "TRL SFTTrainer": []} | ({"upft-bench core, compile": []} if args.compile else {})
+        times = {"upft-bench core": [], "TRL SFTTrainer": []}
+        if args.compile:
+            times["upft-bench core, compile"] = []
         for r in range(args.repeats):
             # Alternate, so a neighbour's load hits both systems alike.
             times["upft-bench core"].append(run_core(tok, examples, bf16, seed=r))

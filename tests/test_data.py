@@ -49,7 +49,8 @@ def test_gpqa_options_shuffled_deterministically(data_dir):
     other = load_questions("gpqa", data_dir=data_dir, shuffle_seed=1)
     assert [q.answer for q in other] != [q.answer for q in a]
     # The order is a function of (seed, id) alone: stable under reordering or subsetting of the file.
-    assert shuffled_options("rec1", "right", ["w1", "w2", "w3"]) == shuffled_options("rec1", "right", ["w1", "w2", "w3"])
+    wrong = ["w1", "w2", "w3"]
+    assert shuffled_options("rec1", "right", wrong) == shuffled_options("rec1", "right", list(wrong))
 
 
 def test_gpqa_open_shows_no_options_and_wants_the_option_text(data_dir):

@@ -1,12 +1,12 @@
-"""Methods: exactly which examples each method builds from given samples (METHOD.md)."""
+"""Methods: exactly which examples each method builds from given samples (docs/METHODS.md)."""
 from __future__ import annotations
 
 import pytest
 
 from upft_bench.data import Question
-from upft_bench.methods import METHODS, MethodConfig, structure_subset
-from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt, render_prompt
-from upft_bench.sampling import Sample, SampleRequest, end_of_turn_id
+from upft_bench.methods import COST_REFERENCE, METHOD_IDS, METHODS, MethodConfig, structure_subset
+from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt, end_of_turn_id, render_prompt
+from upft_bench.sampling import Sample, SampleRequest
 
 
 @pytest.fixture(scope="module")
@@ -28,9 +28,21 @@ def _sample(tok, q, text, index=0, finish="stop", max_new=64, system=None):
 
 
 def test_registry_and_flags():
-    assert list(METHODS) == ["sft", "sft_self", "rft", "upft", "upft_label_filter"]
+    assert list(METHODS) == list(METHOD_IDS) == ["base", "sft", "sft_self", "rft", "upft", "upft_label_filter"]
     assert {n for n, m in METHODS.items() if m.uses_labels} == {"sft", "rft", "upft_label_filter"}
-    assert all(m.name == n and m.description for n, m in METHODS.items())
+    assert {n for n, m in METHODS.items() if not m.trains} == {"base"}
+    assert all(m.name == n and m.description and m.label.startswith(n) for n, m in METHODS.items())
+    assert COST_REFERENCE in METHODS and METHODS[COST_REFERENCE].trains
+    assert METHODS["base"].plan(_questions(3), MethodConfig()) == []
+
+
+def test_paper_rows_name_registered_methods():
+    from upft_bench import paper
+
+    for rows in paper.ACCURACY.values():
+        assert {method for method, _, _ in rows} <= set(METHODS)
+    for costs in paper.COST_MILLIONS.values():
+        assert set(costs) <= set(METHODS)
 
 
 def test_plans():
@@ -133,7 +145,8 @@ def test_sft_self_and_truncated_samples(tok):
 
 def test_prompts_of_other_settings_are_refused(tok):
     qs = _questions(1)
-    samples = [_sample(tok, qs[0], "4", system="Please reason step by step, and put your final answer within \\boxed{}.")]
+    boxed = "Please reason step by step, and put your final answer within \\boxed{}."
+    samples = [_sample(tok, qs[0], "4", system=boxed)]
     with pytest.raises(ValueError, match="sampling.system and method.system must agree"):
         METHODS["sft_self"].build(qs, samples, tok, MethodConfig())
     assert METHODS["sft_self"].build(qs, samples, tok, MethodConfig(system="qwen_boxed"))
@@ -185,15 +198,6 @@ def test_label_filter_applies_upft_to_verified_responses(tok):
         ("structure", samples[1].token_ids + [eos]), ("structure", samples[8].token_ids + [eos])]
 
 
-def test_end_of_turn_id(tok):
-    import copy
-
-    assert end_of_turn_id(tok) == tok.convert_tokens_to_ids("<|end|>") == tok.eos_token_id
-    plain = copy.deepcopy(tok)  # without a chat template: the tokenizer's eos token
-    plain.chat_template = None
-    assert end_of_turn_id(plain) == tok.eos_token_id
-
-
 def test_upft_end_to_end_with_real_sampling(tmp_path, tok):
     """plan -> sample_solutions -> build on a random tiny model: prefix rows cost at most k tokens."""
     from transformers import AutoTokenizer
@@ -221,6 +225,6 @@ def test_empty_samples_give_no_examples(tok):
     qs = _questions(2)
     empty = Sample(qs[1].id, 0, render_prompt(tok, qs[1].question), [], "", "stop", 1, 4, 0.0)
     samples = [_sample(tok, qs[0], "5 + 2 = 7"), empty]
-    assert [e.question_id for e in METHODS["upft"].build(qs, samples, tok, MethodConfig(prefix_tokens=4,
-                                                                                         structure_ratio=0))] == ["q000"]
+    cfg = MethodConfig(prefix_tokens=4, structure_ratio=0)
+    assert [e.question_id for e in METHODS["upft"].build(qs, samples, tok, cfg)] == ["q000"]
     assert [e.question_id for e in METHODS["sft_self"].build(qs, samples, tok, MethodConfig())] == ["q000"]

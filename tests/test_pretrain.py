@@ -8,8 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt
 from upft_bench.pretrain import PRESETS, PretrainConfig, build_base_model, build_examples, cache_key, pretrain_cli
+from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt
 
 # The smoke preset cut to a few steps: the tests exercise the machinery, not the model's skill.
 TINY = replace(PRESETS["smoke"], steps=4, batch_size=4, micro_batch_size=4, tokenizer_texts=200, eval_questions=0)
@@ -29,13 +29,14 @@ def test_corpus_examples_mix_prefix_instruction_and_full_solutions():
     assert all(e.response_ids[-1] == eos and eos not in e.response_ids[:-1] for e in examples)
     prefix = [e for e in examples if e.kind == "prefix"]
     assert 0.12 < len(prefix) / len(examples) < 0.18
-    lo, hi = config.prefix_tokens
+    lo, hi = config.prefix_tokens_range
     for e in prefix:
         assert lo + 1 <= len(e.response_ids) <= hi + 1  # k tokens, then EOS
         assert tok.decode(e.prompt_ids).endswith(PREFIX_INSTRUCTION + "<|end|><|assistant|>")
     full = [e for e in examples if e.kind != "prefix"]
     assert all("boxed" in tok.decode(e.response_ids) for e in full)
-    assert sum(len(e.response_ids) for e in full) / len(full) > 2 * sum(len(e.response_ids) for e in prefix) / len(prefix)
+    mean_full = sum(len(e.response_ids) for e in full) / len(full)
+    assert mean_full > 2 * sum(len(e.response_ids) for e in prefix) / len(prefix)
     # Plain prompts are exactly what evaluation renders: the bare question, no instruction.
     for e in full[:50]:
         question = tok.decode(e.prompt_ids, skip_special_tokens=True)
@@ -47,8 +48,8 @@ def test_corpus_examples_mix_prefix_instruction_and_full_solutions():
 def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="size"):
         PretrainConfig(size="huge")
-    with pytest.raises(ValueError, match="prefix_tokens"):
-        PretrainConfig(prefix_tokens=(9, 3))
+    with pytest.raises(ValueError, match="prefix_tokens_range"):
+        PretrainConfig(prefix_tokens_range=(9, 3))
     with pytest.raises(ValueError, match="steps"):
         PretrainConfig(steps=0)
 
@@ -89,7 +90,7 @@ def test_build_caches_force_rebuilds_and_is_deterministic(tmp_path, monkeypatch)
     assert (first / "pretrain.json").stat().st_mtime_ns != stamp
     again = weights(first)
     assert before.keys() == again.keys() and all(torch.equal(before[k], again[k]) for k in before)
-    assert not [p for p in (tmp_path / "a").iterdir() if p.name.startswith(".tmp")]
+    assert not [p for p in (tmp_path / "a").iterdir() if p.name.endswith(".tmp")]  # no staging folder left
 
     other = build_base_model(replace(TINY, seed=1), cache_dir=tmp_path / "a")
     assert other != first

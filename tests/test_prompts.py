@@ -3,7 +3,16 @@ from __future__ import annotations
 
 import pytest
 
-from upft_bench.prompts import PREFIX_INSTRUCTION, SYSTEM_PROMPTS, chat_messages, encode_prompt, render_prompt, system_prompt
+from upft_bench.prompts import (
+    PREFIX_INSTRUCTION,
+    SYSTEM_PROMPTS,
+    chat_messages,
+    encode_prompt,
+    end_of_turn_id,
+    render_prompt,
+    stop_token_ids,
+    system_prompt,
+)
 from upft_bench.tiny import build_tokenizer
 
 
@@ -43,3 +52,17 @@ def test_unknown_style_is_named():
     assert system_prompt(None) is None and system_prompt("none") is None
     with pytest.raises(ValueError, match="unknown prompt style 'qwen'"):
         system_prompt("qwen")
+
+
+def test_end_of_turn_id(tok):
+    import copy
+
+    assert end_of_turn_id(tok) == tok.convert_tokens_to_ids("<|end|>") == tok.eos_token_id
+    plain = copy.deepcopy(tok)  # without a chat template: the tokenizer's eos token
+    plain.chat_template = None
+    assert end_of_turn_id(plain) == tok.eos_token_id
+
+
+
+def test_stop_ids_hold_the_end_of_turn_and_eos(tok):
+    assert {end_of_turn_id(tok), tok.eos_token_id} <= stop_token_ids(tok)

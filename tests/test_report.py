@@ -11,7 +11,9 @@ from upft_bench.report import method_table, render_tables, seed_groups, seeds_ta
 
 def _metrics(name="r", paper_model=None):
     def row(acc, sampled, tuned):
-        return {"tasks": {"upft_synth": {"exact_match": acc, "exact_match_stderr": 0.02, "extracted": 0.9, "stated": 0.8, "mean_output_tokens": 50.0}},
+        task = {"exact_match": acc, "exact_match_stderr": 0.02, "extracted": 0.9, "stated": 0.8,
+                "mean_output_tokens": 50.0}
+        return {"tasks": {"upft_synth": task},
                 "accuracy_mean": acc, "sampled_tokens": sampled, "tuned_tokens": tuned, "sample_seconds": 1.0,
                 "train_seconds": 2.0, "eval_seconds": 3.0,
                 "sampled_tokens_vs_rft_pct": round(100 * sampled / 1000, 2),

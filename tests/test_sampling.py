@@ -8,11 +8,11 @@ from click.testing import CliRunner
 
 from upft_bench import sampling
 from upft_bench.data import Question
+from upft_bench.prompts import end_of_turn_id
 from upft_bench.sampling import (
     SampleRequest,
     SamplesFileError,
     SamplingConfig,
-    end_of_turn_id,
     read_samples,
     sample_solutions,
     summarise,
@@ -57,7 +57,8 @@ def test_limits_counts_and_summary(model, tokenizer, tmp_path):
         else:
             assert s.finish_reason == "length" and s.num_tokens == len(s.token_ids) == s.max_new_tokens
         assert s.text == tokenizer.decode(s.token_ids, skip_special_tokens=True)
-        assert s.prompt == "<|user|>" + next(q.question for q in QUESTIONS if q.id == s.question_id) + "<|end|><|assistant|>"
+        question = next(q.question for q in QUESTIONS if q.id == s.question_id)
+        assert s.prompt == "<|user|>" + question + "<|end|><|assistant|>"
     assert max(s.num_tokens for s in samples if s.max_new_tokens == 4) == 4
     assert any(s.num_tokens > 4 for s in samples)  # the full rows really ran longer
     summary = summarise(samples)

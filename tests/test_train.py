@@ -161,10 +161,12 @@ def test_same_result_whatever_the_micro_batch(base, tmp_path):
     ref_curve, ref_weights = runs[8]
     assert len(ref_curve) == 4
     for micro in (2, 3, 1):
-        assert [x for pair in runs[micro][0] for x in pair] == pytest.approx([x for pair in ref_curve for x in pair], rel=1e-5)
+        flat = [x for pair in runs[micro][0] for x in pair]
+        assert flat == pytest.approx([x for pair in ref_curve for x in pair], rel=1e-5)
         assert_same_weights(runs[micro][1], ref_weights, atol=1e-5)
     # And the weights did move (the comparison is not between untouched models).
-    assert not torch.allclose(ref_weights["model.norm.weight"], load_file(str(base / "model.safetensors"))["model.norm.weight"])
+    untouched = load_file(str(base / "model.safetensors"))["model.norm.weight"]
+    assert not torch.allclose(ref_weights["model.norm.weight"], untouched)
 
 
 def test_loss_decreases_and_model_saves(base, tmp_path):
@@ -284,7 +286,8 @@ def test_two_processes_match_one(base, tmp_path):
     """
     examples = write_examples(tmp_path / "examples.jsonl", make_examples(21, seed=5))
     sets = ["batch_size=8", "epochs=2", "mixed_precision=no", "log_every=1", "lr=3e-3"]
-    one = _run([sys.executable, "-m", "upft_bench.cli"] + _cli(base, examples, tmp_path / "one", sets + ["micro_batch_size=3"]))
+    cli = [sys.executable, "-m", "upft_bench.cli"]
+    one = _run(cli + _cli(base, examples, tmp_path / "one", sets + ["micro_batch_size=3"]))
     assert one.returncode == 0, one.stderr[-3000:]
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
@@ -321,5 +324,6 @@ def test_compiled_forward_matches_eager(base, tmp_path):
     eager = train(base, examples, fp32(batch_size=4), tmp_path / "eager")
     compiled = train(base, examples, fp32(batch_size=4, compile=True), tmp_path / "compiled")
     for key in ("loss", "grad_norm"):
-        assert [p[key] for p in compiled["loss_curve"]] == pytest.approx([p[key] for p in eager["loss_curve"]], rel=1e-4)
+        expected = [p[key] for p in eager["loss_curve"]]
+        assert [p[key] for p in compiled["loss_curve"]] == pytest.approx(expected, rel=1e-4)
     assert_same_weights(weights(tmp_path / "compiled"), weights(tmp_path / "eager"), atol=1e-4)

@@ -1,7 +1,9 @@
-"""Experiment configs: nested dataclasses, mirrored by YAML files under baselines/.
+"""Configs as dataclasses: YAML files and `key=value` overrides into nested dataclasses, and back to YAML.
 
-    cfg = load_config("baselines/default.yaml", overrides=["train.lr=1e-3", "methods=[base,upft]"])
-    print(dump_config(cfg))
+    from upft_bench.config import load_dataclass, dump_yaml
+    from upft_bench.experiment import ExperimentConfig      # the schema of baselines/*.yaml
+    cfg = load_dataclass(ExperimentConfig, "baselines/default.yaml", ["train.lr=1e-3", "methods=[base,upft]"])
+    print(dump_yaml(cfg))
 
 Unknown keys are errors (a typo must never be a silent no-op); `--set key=value` overrides use YAML syntax
 for the value and the dataclass field's type for conversion.

@@ -149,7 +149,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     """Rows of a JSONL file; blank lines are allowed (and keep line numbers right in errors)."""
     if not path.is_file():
         raise DataError(f"{path} not found: the data directory has the folder {path.parent.name}/ but not "
-                        f"{path.name} (expected layout: see /work/shared/data/README.md or tasks/README.md)")
+                        f"{path.name} (expected layout: see tasks/README.md)")
     rows = []
     with open(path, encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
@@ -325,8 +325,14 @@ def _without_math500(questions: list[Question], data_dir) -> list[Question]:
     return [q for q in questions if _normal(q.question) not in held_out]
 
 
+def to_question(problem) -> Question:
+    """The `Question` record of a `upft_bench.synthetic.Problem`."""
+    return Question(id=problem.id, question=problem.question, answer=problem.answer, solution=problem.solution,
+                    kind="math", meta={"steps": problem.steps})
+
+
 def _synth(split: str, n: int | None, seed: int | None) -> list[Question]:
-    from upft_bench.synthetic import SPLITS, generate_problems, to_question
+    from upft_bench.synthetic import SPLITS, generate_problems
 
     if split not in SPLITS:
         raise DataError(f"synth has no split {split!r}; it has: {', '.join(SPLITS)}")

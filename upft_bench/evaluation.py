@@ -36,6 +36,7 @@ from pathlib import Path
 
 import click
 
+from upft_bench.atomic import write_lines, write_text
 from upft_bench.prompts import SYSTEM_PROMPTS
 
 METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "mean_output_tokens", "eval_seconds")
@@ -52,10 +53,10 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     (samples_<task>.jsonl) and summary.json, written only once every task has finished.
     """
     import lm_eval
+    from lm_eval.tasks import TaskManager
 
     from upft_bench import tasks_dir
     from upft_bench.data import resolve_data_dir
-    from lm_eval.tasks import TaskManager
 
     names = [tasks] if isinstance(tasks, str) else list(tasks)
     names = [n.strip() for name in names for n in name.split(",") if n.strip()]
@@ -156,7 +157,7 @@ def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: 
     args = {"pretrained": str(model_path), "trust_remote_code": False}
     if backend == "vllm":
         return get_model("vllm").create_from_arg_obj(args, {"batch_size": batch_size})
-    # A fixed batch size: "auto" spends ~20 s probing on CPU (FACTS.md).
+    # A fixed batch size: "auto" spends ~20 s probing on CPU.
     return get_model("hf").create_from_arg_obj(args, {"batch_size": batch_size, "device": device})
 
 
@@ -208,20 +209,11 @@ def write_outputs(out: Path, rows: dict, raw: dict, samples: dict, settings: dic
 
     out.mkdir(parents=True, exist_ok=True)
     for task, res in raw.items():
-        _write_atomic(out / f"results_{task}.json",
-                      json.dumps(res, indent=2, default=handle_non_serializable, ensure_ascii=False))
-        _write_atomic(out / f"samples_{task}.jsonl", "".join(
+        write_text(out / f"results_{task}.json",
+                   json.dumps(res, indent=2, default=handle_non_serializable, ensure_ascii=False))
+        write_lines(out / f"samples_{task}.jsonl", (
             json.dumps(s, default=handle_non_serializable, ensure_ascii=False) + "\n" for s in samples[task]))
-    _write_atomic(out / "summary.json", json.dumps({"settings": settings, "tasks": rows}, indent=2))
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    write_text(out / "summary.json", json.dumps({"settings": settings, "tasks": rows}, indent=2))
 
 
 def format_table(rows: dict) -> str:
@@ -291,11 +283,11 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
               help="Show sources as they would load with this data directory [$UPFT_BENCH_DATA_DIR].")
 def tasks_cli(show_path, data_dir):
     """List upft-bench's lm-eval tasks and groups: name, data source, size, generation length."""
+    from lm_eval.tasks._index import Kind
     from tabulate import tabulate
 
     from upft_bench import task_manager, tasks_dir
     from upft_bench.data import SIZES, DataError, source_of
-    from lm_eval.tasks._index import Kind
 
     if show_path:
         click.echo(str(tasks_dir()))

@@ -10,11 +10,11 @@ end-of-turn/EOS id to `response_ids`; the training core never adds a token.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Iterable
+
+from upft_bench.atomic import write_lines
 
 
 @dataclass
@@ -45,7 +45,7 @@ def loss_positions(prompt_len: int, response_len: int, max_length: int | None = 
 
 
 def count_tuned_tokens(examples: Iterable[Example], max_length: int | None = None) -> int:
-    """Tokens that carry loss over one pass of `examples` (METHOD.md `tuned_tokens`).
+    """Tokens that carry loss over one pass of `examples` (docs/METHODS.md, `tuned_tokens`).
 
     Without `max_length` this is the sum of len(response_ids) (minus one for each example with an empty prompt,
     whose first token has nothing to be predicted from); with it, response tokens past `max_length` are not counted,
@@ -108,16 +108,4 @@ def read_examples(path: str | Path) -> list[Example]:
 
 def write_examples(path: str | Path, examples: Iterable[Example]) -> Path:
     """Write examples as JSONL atomically: a crash leaves the old file or none, never half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for e in examples:
-                f.write(json.dumps(asdict(e), separators=(",", ":")) + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return write_lines(path, (json.dumps(asdict(e), separators=(",", ":")) + "\n" for e in examples))

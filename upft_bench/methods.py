@@ -1,24 +1,29 @@
-"""Methods as data: what each method samples, and how its samples become training examples (METHOD.md).
+"""Methods as data: what each method samples, and how its samples become training examples (docs/METHODS.md).
 
     from upft_bench.methods import METHODS, MethodConfig
     method, cfg = METHODS["upft"], MethodConfig(prefix_tokens=16, structure_ratio=0.1, seed=0)
     requests = method.plan(questions, cfg)                          # -> sampling.sample_solutions
     examples = method.build(questions, samples, tokenizer, cfg)     # -> train.train
 
+`METHODS` is the one registry: every list of method ids, every label and the cost reference (`COST_REFERENCE`)
+derive from it. `base` is a method too: it samples nothing and trains nothing (`trains` is False), so its
+model is the untouched base model.
+
 | method            | samples per question            | examples                                           | labels |
 |-------------------|---------------------------------|----------------------------------------------------|--------|
+| base              | none                            | none: the base model is evaluated as it is         | no     |
 | sft               | none                            | gold reference solution                            | yes    |
 | sft_self          | 1 full                          | that sample, unfiltered                            | no     |
 | rft               | N full (rft_samples)            | <= rft_keep distinct checker-verified samples      | yes    |
 | upft              | 1: k tokens (prefix), full (p) | prefix: instruction + first k ids; structure: full | no     |
 | upft_label_filter | RFT's pool                      | UPFT construction on one verified sample           | yes    |
 
-Decisions where METHOD.md is silent:
-- Every response ends with the end-of-turn id (`sampling.end_of_turn_id`), appended here; prefixes are cut on
+Decisions docs/METHODS.md records:
+- Every response ends with the end-of-turn id (`prompts.end_of_turn_id`), appended here; prefixes are cut on
   the stored generated ids, never by re-tokenising text.
 - A full-length sample that hit max_new_tokens without EOS ("truncated") is dropped from full examples
-  (sft_self, UPFT structure) by default: appending EOS to it would teach stopping mid-solution, the very leak
-  FACTS.md warns about. `keep_truncated=True` keeps it WITHOUT an appended EOS. Dropping uses no labels.
+  (sft_self, UPFT structure) by default: appending EOS to it would teach stopping mid-solution, which a tiny
+  base model then does on every prompt. `keep_truncated=True` keeps it WITHOUT an appended EOS. Dropping uses no labels.
   RFT and the label filter never accept a truncated sample: a cut answer is not a verified answer.
 - A sample with no token before its stop token yields no example (it would only teach "answer nothing").
 - RFT keeps the lowest-index verified samples whose texts differ (after stripping whitespace).
@@ -34,8 +39,8 @@ from typing import Callable
 
 from upft_bench.data import Question
 from upft_bench.examples import Example
-from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt, render_prompt, system_prompt
-from upft_bench.sampling import Sample, SampleRequest, end_of_turn_id
+from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt, end_of_turn_id, render_prompt, system_prompt
+from upft_bench.sampling import Sample, SampleRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +67,17 @@ class MethodConfig:
 
 @dataclass(frozen=True)
 class Method:
-    name: str
+    name: str  # the id used in configs, result folders and table rows
+    label: str  # a few words for tables and plots
     description: str
     uses_labels: bool  # needs gold answers or solutions
     plan: Callable[[list[Question], MethodConfig], list[SampleRequest]]
-    build: Callable[..., list[Example]]  # (questions, samples, tokenizer, cfg) -> examples
+    build: Callable[..., list[Example]] | None  # (questions, samples, tokenizer, cfg) -> examples; None: no training
+
+    @property
+    def trains(self) -> bool:
+        """False for `base`: its model is the base model itself."""
+        return self.build is not None
 
 
 # ---------------------------------------------------------------------------------------------- pieces
@@ -238,14 +249,21 @@ def build_upft_label_filter(questions, samples, tokenizer, cfg):
     return _upft_examples(questions, {qid: v[0] for qid, v in verified.items() if v}, tokenizer, cfg, eos)
 
 
-METHODS: dict[str, Method] = {
-    "sft": Method("sft", "SFT on gold reference solutions", True, plan_nothing, build_sft),
-    "sft_self": Method("sft_self", "SFT on one unfiltered full self-sample per question", False,
-                       plan_one_full, build_sft_self),
-    "rft": Method("rft", "Rejection-sampling FT: N samples, keep one checker-verified response per question", True,
-                  plan_rft, build_rft),
-    "upft": Method("upft", "Unsupervised prefix FT: k-token prefixes + p share of full structure examples", False,
-                   plan_upft, build_upft),
-    "upft_label_filter": Method("upft_label_filter", "UPFT construction on a verified response from RFT's pool",
-                                True, plan_rft, build_upft_label_filter),
-}
+METHODS: dict[str, Method] = {m.name: m for m in (
+    Method("base", "base (no tuning)", "The base model as it is: no sampling, no training", False,
+           plan_nothing, None),
+    Method("sft", "sft (gold solutions)", "SFT on gold reference solutions", True, plan_nothing, build_sft),
+    Method("sft_self", "sft_self (one unfiltered self-sample)", "SFT on one unfiltered full self-sample per question",
+           False, plan_one_full, build_sft_self),
+    Method("rft", "rft (rejection sampling)",
+           "Rejection-sampling FT: N samples, keep one checker-verified response per question", True,
+           plan_rft, build_rft),
+    Method("upft", "upft (prefixes, no labels)",
+           "Unsupervised prefix FT: k-token prefixes + p share of full structure examples", False,
+           plan_upft, build_upft),
+    Method("upft_label_filter", "upft_label_filter (prefixes of verified samples)",
+           "UPFT construction on a verified response from RFT's pool", True, plan_rft, build_upft_label_filter),
+)}
+METHOD_IDS: tuple[str, ...] = tuple(METHODS)
+# The row every cost is expressed against ("% of RFT"): the supervised method UPFT claims to match.
+COST_REFERENCE = "rft"

@@ -11,7 +11,7 @@ Recipe: train a byte-level BPE tokenizer on corpus text (`upft_bench.tiny`), bui
 Llama of `size`, and train it with the same loop as every fine-tuning method (`upft_bench.train.train`) on
 `upft_bench.synthetic.generate_corpus`: full solutions (a share with one late arithmetic slip, so the model
 is good but imperfect) and "question + UPFT prefix instruction -> first tokens, then EOS" examples, so the
-model understands the instruction the way an instruction-tuned model does (FACTS.md, "Why UPFT hurt").
+model understands the instruction the way an instruction-tuned model does (see `upft_bench.synthetic`).
 
 The budget is a fixed number of optimizer steps, not a time limit: on a shared CPU a time budget silently
 gives a weaker model. The cache key is a hash of the config and of the code that produces the model, so a
@@ -24,13 +24,13 @@ import json
 import os
 import shutil
 import statistics
-import tempfile
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
 
+from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.synthetic import generate_corpus
 
 # Modules whose code decides the weights: a change to any of them changes the cache key.
@@ -55,7 +55,7 @@ class PretrainConfig:
     schedule: str = "cosine"  # "cosine" or "constant" after warmup
     min_lr_ratio: float = 0.1  # cosine floor, as a fraction of lr
     # fp32: at hidden size 128 bf16 autocast cost ~3x more CPU time per step than fp32 here (casts dominate
-    # the tiny matmuls); it pays off only for bigger models (FACTS.md: 10M params).
+    # the tiny matmuls); it pays off only for bigger models (~10M parameters and up).
     mixed_precision: str = "no"  # "no" (fp32), "bf16" (autocast) or "auto" (bf16 where the CPU has it)
     vocab_size: int = 640  # BPE vocabulary (digits are always one token each)
     tokenizer_texts: int = 4000  # corpus items the tokenizer is trained on
@@ -64,7 +64,7 @@ class PretrainConfig:
     # 0.15: with the instruction, 56% of outputs stop early (mean 63 tokens vs 82 plain). 0.2-0.25 makes the
     # instruction far better understood (87-99% stop early) but cost accuracy at this step budget (8-9%).
     prefix_share: float = 0.15  # share of "question + prefix instruction -> first tokens + EOS" examples
-    prefix_tokens: tuple[int, int] = (8, 32)  # their response length in tokens, uniform in this range
+    prefix_tokens_range: tuple[int, int] = (8, 32)  # their response length in tokens, uniform in (min, max)
     problem_steps: tuple[int, int] = (2, 6)  # arithmetic steps per problem (min, max)
     max_start: int = 20  # largest start amount
     max_operand: int = 9  # largest add/subtract operand
@@ -73,7 +73,7 @@ class PretrainConfig:
     def __post_init__(self):
         from upft_bench.tiny import SIZES
 
-        self.prefix_tokens = tuple(int(v) for v in self.prefix_tokens)
+        self.prefix_tokens_range = tuple(int(v) for v in self.prefix_tokens_range)
         self.problem_steps = tuple(int(v) for v in self.problem_steps)
         checks = [
             (self.size in SIZES, f"size must be one of {', '.join(SIZES)}, got {self.size!r}"),
@@ -83,8 +83,8 @@ class PretrainConfig:
             (self.lr > 0, "lr must be > 0"),
             (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
             (0 <= self.slip_rate <= 1 and 0 <= self.prefix_share <= 1, "slip_rate and prefix_share must be in [0, 1]"),
-            (len(self.prefix_tokens) == 2 and 1 <= self.prefix_tokens[0] <= self.prefix_tokens[1],
-             "prefix_tokens must be (min, max) with 1 <= min <= max"),
+            (len(self.prefix_tokens_range) == 2 and 1 <= self.prefix_tokens_range[0] <= self.prefix_tokens_range[1],
+             "prefix_tokens_range must be (min, max) with 1 <= min <= max"),
             (len(self.problem_steps) == 2 and 1 <= self.problem_steps[0] <= self.problem_steps[1],
              "problem_steps must be (min, max) with 1 <= min <= max"),
             (self.vocab_size >= 300, "vocab_size must be >= 300 (256 bytes + special tokens + merges)"),
@@ -138,7 +138,7 @@ def build_examples(config: PretrainConfig, tokenizer=None):
 
     lo, hi = config.problem_steps
     corpus = generate_corpus(config.n_examples, config.seed, slip_rate=config.slip_rate,
-                             prefix_share=config.prefix_share, prefix_tokens=config.prefix_tokens,
+                             prefix_share=config.prefix_share, prefix_tokens_range=config.prefix_tokens_range,
                              slip_lateness=config.slip_lateness, min_steps=lo, max_steps=hi,
                              max_start=config.max_start, max_operand=config.max_operand)
     if tokenizer is None:
@@ -154,7 +154,7 @@ def build_examples(config: PretrainConfig, tokenizer=None):
     for i, (item, prompt, response) in enumerate(zip(corpus, prompts, solutions)):
         kind = "full"
         if item.prefix_tokens is not None:
-            # Cut on token ids, exactly as UPFT cuts its samples (METHOD.md), then the trained EOS.
+            # Cut on token ids, exactly as UPFT cuts its samples (docs/METHODS.md), then the trained EOS.
             response, kind = response[: item.prefix_tokens], "prefix"
         elif item.slip_step is not None:
             kind = "slip"
@@ -193,7 +193,9 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
         return final
 
     root.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=root, prefix=f".tmp-{key}-"))
+    tmp = temp_path(final)  # hidden, per process: two builders of one key never share a folder
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     try:
         t0 = time.perf_counter()
         examples, tokenizer = build_examples(config)
@@ -216,10 +218,8 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
             "seconds": round(time.perf_counter() - t0, 2),
             "torch_threads": torch.get_num_threads(),
         }
-        (model_dir / "pretrain.json").write_text(json.dumps(info, indent=2) + "\n")
-        if final.exists():  # --force: the new model replaces the old one only once it is complete
-            shutil.rmtree(final)
-        os.replace(model_dir, final)
+        write_json(model_dir / "pretrain.json", info)
+        replace_dir(model_dir, final)  # --force: the new model replaces the old one only once it is complete
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return final
@@ -308,7 +308,8 @@ def measure_base(model_dir: str | Path, n: int = 300, max_new_tokens: int = 192)
               help="Quick check on this many synthetic test questions (default: the config's eval_questions).")
 @click.option("--force", is_flag=True, help="Rebuild even when a cached model with this config exists.")
 @click.option("--output", "cache_dir", type=click.Path(file_okay=False),
-              help="Folder holding base models (default $UPFT_BENCH_CACHE/base-models or ~/.cache/upft-bench/base-models).")
+              help="Folder holding base models "
+                   "(default $UPFT_BENCH_CACHE/base-models or ~/.cache/upft-bench/base-models).")
 def pretrain_cli(preset, size, steps, seed, overrides, eval_n, force, cache_dir):
     """Build (or reuse) the tiny offline base model and print its path, build time and a quick check.
 

@@ -9,7 +9,6 @@ train_stats.json, sample pools and lm-eval output. The "reported" table quotes t
 from __future__ import annotations
 
 import json
-import os
 import statistics
 from pathlib import Path
 
@@ -17,16 +16,10 @@ import click
 from tabulate import tabulate
 
 from upft_bench import paper
+from upft_bench.atomic import atomic_path, write_text
+from upft_bench.methods import COST_REFERENCE
 
-METHOD_LABELS = {
-    "base": "base (no tuning)",
-    "sft": "sft (gold solutions)",
-    "sft_self": "sft_self (one unfiltered self-sample)",
-    "rft": "rft (rejection sampling)",
-    "upft": "upft (prefixes, no labels)",
-    "upft_label_filter": "upft_label_filter",
-}
-
+REF = COST_REFERENCE
 
 def _pct(x) -> str:
     return "" if x is None else f"{100.0 * x:.1f}"
@@ -56,8 +49,8 @@ def method_table(metrics: dict) -> str:
     headers = ["method"] + [f"{t} acc %" for t in tasks]
     if len(tasks) > 1:
         headers.append("mean acc %")
-    headers += ["answered %", "stated %", "out tokens", "sampled_tokens", "tuned_tokens", "sample s", "train s", "eval s",
-                "sampled vs rft", "tuned vs rft"]
+    headers += ["answered %", "stated %", "out tokens", "sampled_tokens", "tuned_tokens", "sample s", "train s",
+                "eval s", f"sampled vs {REF}", f"tuned vs {REF}"]
     rows = []
     for name, row in metrics["methods"].items():
         res = row["tasks"]
@@ -77,16 +70,17 @@ def method_table(metrics: dict) -> str:
             _secs(row.get("sample_seconds")),
             _secs(row.get("train_seconds")),
             _secs(row.get("eval_seconds")),
-            _rel(row.get("sampled_tokens_vs_rft_pct")),
-            _rel(row.get("tuned_tokens_vs_rft_pct")),
+            _rel(row.get(f"sampled_tokens_vs_{REF}_pct")),
+            _rel(row.get(f"tuned_tokens_vs_{REF}_pct")),
         ]
         rows.append(cells)
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
 def reported_table(model: str) -> str:
-    """The paper's own numbers for `model` (METHOD.md), clearly labelled as reported, not measured."""
-    rows = [[label, *(f"{v:.1f}" for v in accs)] for label, accs in paper.ACCURACY[model].items()]
+    """The paper's own numbers for `model` (upft_bench.paper), clearly labelled as reported, not measured."""
+    rows = [[f"{method} ({tuned_on})" if tuned_on else method, *(f"{v:.1f}" for v in accs)]
+            for method, tuned_on, accs in paper.ACCURACY[model]]
     table = tabulate(rows, headers=["reported row", "gsm8k", "math500", "aime24", "gpqa (open)", "avg"],
                      tablefmt="github", disable_numparse=True)
     cost = paper.COST_MILLIONS.get(model, {})
@@ -108,14 +102,14 @@ def render_tables(metrics_list: list[dict]) -> str:
         parts.append("acc % (± standard error), answered % (an answer could be read, last number included) and "
                      "stated % (a final answer is stated: boxed, ####, \"the answer is\") are percentages of "
                      "evaluated questions; out tokens is the mean output length; sampled/tuned tokens are counts; "
-                     "seconds are wall-clock; the last two columns are percentages of the rft row. Numbers come "
+                     f"seconds are wall-clock; the last two columns are percentages of the {REF} row. Numbers come "
                      "from metrics.json.\n")
     for group in seed_groups(metrics_list):
         seeds = ", ".join(str(m.get("seed")) for m in group)
         parts.append(f"### {group[0]['name']}: across {len(group)} seeds ({seeds})\n")
         parts.append(seeds_table(group) + "\n")
         parts.append("acc % is the mean ± standard deviation over seeds (n-1), then the lowest and highest run; "
-                     "stated % and the costs relative to rft are means over seeds. The seed changes sampling, "
+                     f"stated % and the costs relative to {REF} are means over seeds. The seed changes sampling, "
                      "example building and training; the base model is the same.\n")
     shown = {m.get("paper_model") for m in metrics_list} - {None}
     for model in sorted(shown):
@@ -159,7 +153,7 @@ def seeds_table(group: list[dict]) -> str:
     stated %, and the token costs relative to RFT (mean over seeds)."""
     tasks = group[0]["tasks"]
     methods = [name for name in group[0]["methods"] if all(name in m["methods"] for m in group)]
-    headers = ["method"] + [f"{t} acc %" for t in tasks] + ["stated %", "sampled vs rft", "tuned vs rft"]
+    headers = ["method"] + [f"{t} acc %" for t in tasks] + ["stated %", f"sampled vs {REF}", f"tuned vs {REF}"]
     rows = []
     for name in methods:
         runs = [m["methods"][name] for m in group]
@@ -169,7 +163,7 @@ def seeds_table(group: list[dict]) -> str:
         stated = [statistics.fmean(v["stated"] for v in r["tasks"].values()) for r in runs
                   if r["tasks"] and all(v.get("stated") is not None for v in r["tasks"].values())]
         cells.append(f"{100 * statistics.fmean(stated):.1f}" if stated else "")
-        for key in ("sampled_tokens_vs_rft_pct", "tuned_tokens_vs_rft_pct"):
+        for key in (f"sampled_tokens_vs_{REF}_pct", f"tuned_tokens_vs_{REF}_pct"):
             vals = [r[key] for r in runs if r.get(key) is not None]
             cells.append(f"{statistics.fmean(vals):.1f}%" if len(vals) == len(runs) else "")
         rows.append(cells)
@@ -195,7 +189,6 @@ def plot(metrics_list: list[dict], path: Path) -> None:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-
     from matplotlib.lines import Line2D
 
     tags = _run_tags(metrics_list)
@@ -227,10 +220,9 @@ def plot(metrics_list: list[dict], path: Path) -> None:
                    for r, tag in enumerate(tags)]
         axes[1].legend(handles=handles, fontsize=8, loc="best", title="run", title_fontsize=8)
     fig.tight_layout()
-    tmp = path.with_name(path.stem + ".tmp.png")
-    fig.savefig(tmp, dpi=110)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
-    os.replace(tmp, path)
 
 
 def _run_tags(metrics_list: list[dict]) -> list[str]:
@@ -243,10 +235,7 @@ def render_report(metrics_list: list[dict], out_dir: Path) -> None:
     """Write compare.md and compare.png into `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    md = out_dir / "compare.md"
-    tmp = md.with_name("compare.md.tmp")
-    tmp.write_text(render_tables(metrics_list))
-    os.replace(tmp, md)
+    write_text(out_dir / "compare.md", render_tables(metrics_list))
     plot(metrics_list, out_dir / "compare.png")
 
 

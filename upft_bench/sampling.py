@@ -7,7 +7,7 @@
     samples = sample_solutions("runs/base", [SampleRequest(q, n=1, max_new_tokens=16)], SamplingConfig(), "s.jsonl")
     summarise(samples)   # {"sampled_tokens": ..., "samples": ..., "questions": ..., "seconds": ...}
 
-Design (METHOD.md, "Sampling" and "Cost accounting"):
+Design (docs/METHODS.md, "Sampling" and "Cost accounting"):
 - One prompt per question: `upft_bench.prompts.encode_prompt` (the bare question in the chat template).
 - Our own decoding loop over the model's KV cache instead of `model.generate`, for two reasons. Every row draws
   its random numbers from its own generator seeded by (seed, question id, sample index), so a sample depends
@@ -40,8 +40,17 @@ from typing import Literal
 
 import click
 
+from upft_bench.atomic import write_lines
 from upft_bench.data import Question
-from upft_bench.prompts import SYSTEM_PROMPTS, encode_prompt, render_prompt, system_prompt
+from upft_bench.prompts import (
+    SYSTEM_PROMPTS,
+    encode_prompt,
+    end_of_turn_id,
+    generation_config,
+    render_prompt,
+    stop_token_ids,
+    system_prompt,
+)
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +60,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".pth", ".gguf")
 
 @dataclass
 class SamplingConfig:
-    temperature: float = 0.6  # the authors' value (METHOD.md); 0 = greedy
+    temperature: float = 0.6  # the authors' value (docs/METHODS.md); 0 = greedy
     top_p: float | None = None  # None: the model's generation_config.json value, else no nucleus cut
     top_k: int | None = None  # None: the model's generation_config.json value, else no top-k cut
     max_new_tokens: int = 512  # default for the CLI; each SampleRequest carries its own limit
@@ -104,60 +113,6 @@ class SamplesFileError(ValueError):
     """A samples file that cannot be used; the message names the file (and line)."""
 
 
-# ---------------------------------------------------------------------------------------------- tokens
-def end_of_turn_id(tokenizer, model_path: str | Path | None = None) -> int:
-    """The token that closes an assistant turn: what generation stops on and what builders append.
-
-    Found by rendering a one-turn conversation with the chat template and taking the special token right after
-    the assistant's text (tiny: <|end|>, Llama-3: <|eot_id|>, Qwen: <|im_end|>). Without a template, or when that
-    token is not special: the generation config's eos_token_id (first of a list), else tokenizer.eos_token_id.
-    """
-    if getattr(tokenizer, "chat_template", None):
-        marker = "Zq7Xv3"
-        try:
-            text = tokenizer.apply_chat_template(
-                [{"role": "user", "content": "hi"}, {"role": "assistant", "content": marker}], tokenize=False
-            )
-        except Exception:  # noqa: BLE001 - a template that rejects this probe; fall back below
-            text = ""
-        if marker in text:
-            after = text[text.rindex(marker) + len(marker):]
-            ids = tokenizer(after, add_special_tokens=False)["input_ids"] if after else []
-            if ids and ids[0] in set(tokenizer.all_special_ids) | set(getattr(tokenizer, "added_tokens_decoder", {})):
-                return int(ids[0])
-    eos = _generation_config(model_path or getattr(tokenizer, "name_or_path", None)).get("eos_token_id")
-    if isinstance(eos, list) and eos:
-        return int(eos[0])
-    if isinstance(eos, int):
-        return eos
-    if tokenizer.eos_token_id is None:
-        raise ValueError("cannot tell the end-of-turn token: no chat template, generation config or eos_token")
-    return int(tokenizer.eos_token_id)
-
-
-def stop_token_ids(tokenizer, model_path: str | Path | None = None) -> set[int]:
-    """Every id that ends a sample: the end-of-turn id, the tokenizer's EOS, the generation config's EOS ids."""
-    ids = {end_of_turn_id(tokenizer, model_path)}
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    eos = _generation_config(model_path or getattr(tokenizer, "name_or_path", None)).get("eos_token_id")
-    ids.update(int(i) for i in (eos if isinstance(eos, list) else [eos]) if i is not None)
-    return ids
-
-
-def _generation_config(model_path) -> dict:
-    """The raw generation_config.json of a local folder or cached Hub model ({} when there is none)."""
-    if not model_path:
-        return {}
-    try:
-        from transformers.utils import cached_file
-
-        path = cached_file(str(model_path), "generation_config.json", _raise_exceptions_for_missing_entries=False)
-    except Exception:  # noqa: BLE001 - offline and not cached, or not a model id at all
-        return {}
-    return json.loads(Path(path).read_text()) if path else {}
-
-
 # ---------------------------------------------------------------------------------------------- cache key
 def model_identity(model_path: str | Path) -> dict:
     """What makes a model the same model: a local folder's path, config and weight files (size, mtime); or a Hub id.
@@ -177,7 +132,7 @@ def model_identity(model_path: str | Path) -> dict:
 
 def _resolved(config: SamplingConfig, model_path) -> dict:
     """The sampling settings that decide the tokens, with None values resolved (part of the cache key)."""
-    gen = _generation_config(model_path)
+    gen = generation_config(model_path)
     top_p = config.top_p if config.top_p is not None else gen.get("top_p", 1.0)
     top_k = config.top_k if config.top_k is not None else gen.get("top_k", 0)
     device = config.device or ("cuda" if _cuda_available() else "cpu")
@@ -352,14 +307,9 @@ def _dump(sample: Sample) -> str:
     return json.dumps(asdict(sample), ensure_ascii=False, separators=(",", ":")) + "\n"
 
 
-def _write_atomic(path: Path, header: dict, samples: list[Sample]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(json.dumps(header) + "\n")
-        f.writelines(_dump(s) for s in samples)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+def _write_pool(path: Path, header: dict, samples: list[Sample]) -> None:
+    """The header line, then one line per sample, atomically."""
+    write_lines(path, [json.dumps(header) + "\n", *(_dump(s) for s in samples)])
 
 
 def _mismatch(path: Path, header: dict, mine: dict) -> str:
@@ -423,7 +373,7 @@ def sample_solutions(model_path, requests: list[SampleRequest], config: Sampling
         log.info("resuming %s: %d of %d samples already done", partial, len(done), len(rows))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     # Rewrite (atomically) without a torn tail or stray rows, so appends below start on a clean line.
-    _write_atomic(partial, header, sorted(done.values(), key=lambda s: order[(s.question_id, s.index)]))
+    _write_pool(partial, header, sorted(done.values(), key=lambda s: order[(s.question_id, s.index)]))
 
     # 3. generate the unfinished batches. The batch plan depends only on the requests, never on `done`.
     plan = sorted(range(len(rows)), key=lambda i: (rows[i].max_new_tokens, len(rows[i].prompt_ids), i))
@@ -435,7 +385,7 @@ def sample_solutions(model_path, requests: list[SampleRequest], config: Sampling
 
     # 4. complete: rewrite in request order, atomically, then drop the partial file.
     samples = sorted(done.values(), key=lambda s: order[(s.question_id, s.index)])
-    _write_atomic(out_path, header, samples)
+    _write_pool(out_path, header, samples)
     partial.unlink()
     return samples
 
@@ -481,7 +431,7 @@ def read_samples(path) -> list[Sample]:
 
 
 def summarise(samples: list[Sample]) -> dict:
-    """Cost figures of a sample pool: sampled_tokens (METHOD.md), samples, questions, seconds, finish counts.
+    """Cost figures of a sample pool: sampled_tokens (docs/METHODS.md), samples, questions, seconds, finish counts.
 
     `seconds` is the generation time recorded when the samples were made (batches only, model loading excluded),
     so a reused file reports what the pool cost, not the milliseconds it took to read it.
@@ -516,7 +466,8 @@ def summarise(samples: list[Sample]) -> dict:
 @click.option("--seed", default=0, show_default=True)
 @click.option("--prompt-style", default="none", show_default=True, type=click.Choice(sorted(SYSTEM_PROMPTS)),
               help="System prompt: none = the bare question in the chat template (the paper's protocol).")
-@click.option("--dtype", default="auto", show_default=True, type=click.Choice(["auto", "float32", "bfloat16", "float16"]))
+@click.option("--dtype", default="auto", show_default=True,
+              type=click.Choice(["auto", "float32", "bfloat16", "float16"]))
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--backend", default="hf", show_default=True, type=click.Choice(["hf", "vllm"]))
 @click.option("--overwrite", is_flag=True, help="Start afresh when OUTPUT holds samples from other settings.")
@@ -531,8 +482,8 @@ def sample_cli(model_path, dataset, split, n, max_new_tokens, limit, data_dir, o
 
     try:
         config = SamplingConfig(temperature=temperature, top_p=top_p, top_k=top_k, max_new_tokens=max_new_tokens,
-                                batch_size=batch_size, seed=seed, system=None if prompt_style == "none" else prompt_style,
-                                dtype=dtype, device=device, backend=backend)
+                                batch_size=batch_size, seed=seed, dtype=dtype, device=device, backend=backend,
+                                system=None if prompt_style == "none" else prompt_style)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
     try:

@@ -1,6 +1,6 @@
 """The synthetic reasoning task: GSM8K in miniature, small enough for a tiny model on two CPU cores.
 
-    from upft_bench.synthetic import generate_problems, generate_corpus, to_question
+    from upft_bench.synthetic import generate_problems, generate_corpus
     test = generate_problems(300, seed=0, split="test")     # same seed -> identical problems
     print(test[0].question, test[0].solution, sep="\\n")
     corpus = generate_corpus(50_000, seed=0)                 # pretraining text for the tiny base model
@@ -18,8 +18,11 @@ split by a stable hash, so the test split holds no re-worded train problem eithe
 The pretraining corpus (`generate_corpus`) mixes correct solutions with solutions that contain one
 arithmetic slip (propagated to the final answer, placed preferentially late, as the UPFT paper observes),
 and a share of "question + UPFT prefix instruction -> only the first tokens, then EOS" examples, so the
-base model behaves like an instruction-tuned model that understands the instruction (FACTS.md,
-"Why UPFT hurt").
+base model behaves like an instruction-tuned model that understands the instruction. (A tiny base that never
+saw the instruction learns only "stop after k tokens" from UPFT, and then stops early on plain prompts too.)
+
+`upft_bench.data.load_questions("synth", split)` turns problems into the `Question` records the rest of
+upft-bench takes.
 """
 from __future__ import annotations
 
@@ -27,7 +30,6 @@ import hashlib
 import random
 from dataclasses import dataclass
 
-from upft_bench.data import Question
 from upft_bench.prompts import PREFIX_INSTRUCTION
 
 SPLITS = ("train", "test")
@@ -235,7 +237,7 @@ def generate_problems(n: int, seed: int, split: str = "train", min_steps: int = 
                       ops: tuple = ("add", "sub")) -> list[Problem]:
     """`n` distinct problems of `split`, identical for the same arguments; the first m of n are the m-list.
 
-    Defaults are the "easy" setting FACTS.md measured a 0.9M-parameter model learning on two CPU cores:
+    Defaults are an "easy" setting that a 0.9M-parameter model learns on two CPU cores:
     start <= 20, operands <= 9, every intermediate value in 0..99, add and subtract only
     (`ops=("add", "sub", "mul")` adds doubling/tripling steps).
     """
@@ -247,12 +249,6 @@ def generate_problems(n: int, seed: int, split: str = "train", min_steps: int = 
         digest = hashlib.sha256(question.encode()).hexdigest()[:12]
         problems.append(Problem(f"synth-{split}-{digest}", question, solution, str(value), len(sk.ops)))
     return problems
-
-
-def to_question(problem: Problem) -> Question:
-    """The `Question` record every other part of upft-bench takes."""
-    return Question(id=problem.id, question=problem.question, answer=problem.answer, solution=problem.solution,
-                    kind="math", meta={"steps": problem.steps})
 
 
 def _slip(rng: random.Random, sk: _Skeleton, lateness: float) -> tuple[int, int] | None:
@@ -275,7 +271,7 @@ def _slip(rng: random.Random, sk: _Skeleton, lateness: float) -> tuple[int, int]
 
 
 def generate_corpus(n: int, seed: int, slip_rate: float = 0.25, prefix_share: float = 0.15,
-                    prefix_tokens: tuple[int, int] = (8, 32), slip_lateness: float = 2.0,
+                    prefix_tokens_range: tuple[int, int] = (8, 32), slip_lateness: float = 2.0,
                     min_steps: int = 2, max_steps: int = 6, max_start: int = 20, max_operand: int = 9,
                     max_value: int = 99, ops: tuple = ("add", "sub")) -> list[CorpusItem]:
     """`n` pretraining examples drawn from the train split only (the base model never sees a test problem).
@@ -283,13 +279,13 @@ def generate_corpus(n: int, seed: int, slip_rate: float = 0.25, prefix_share: fl
     - `slip_rate`: share of solutions with one arithmetic slip, propagated to the final answer.
     - `slip_lateness`: step k (0-based) of an s-step solution slips with weight (k+1)**slip_lateness.
     - `prefix_share`: share of items whose prompt carries the UPFT prefix instruction and whose response is
-      only the first `prefix_tokens` (uniform in the inclusive range) tokens, then EOS.
+      only the first k tokens (k uniform in the inclusive `prefix_tokens_range`), then EOS.
     """
     if not 0.0 <= slip_rate <= 1.0 or not 0.0 <= prefix_share <= 1.0:
         raise ValueError(f"slip_rate and prefix_share must lie in [0, 1] (got {slip_rate}, {prefix_share})")
-    lo, hi = prefix_tokens
+    lo, hi = prefix_tokens_range
     if not 1 <= lo <= hi:
-        raise ValueError(f"prefix_tokens must be (min, max) with 1 <= min <= max, got {prefix_tokens}")
+        raise ValueError(f"prefix_tokens_range must be (min, max) with 1 <= min <= max, got {prefix_tokens_range}")
     rng = random.Random(f"upft-bench-corpus|{seed}")
     items = []
     for sk in _skeletons(n, seed, "train", min_steps, max_steps, max_start, max_operand, max_value, tuple(ops),

@@ -23,7 +23,7 @@ CHAT_TEMPLATE = (
     "{% if add_generation_prompt %}{{ '<|assistant|>' }}{% endif %}"
 )
 
-# name -> LlamaConfig fields. "base" is the offline default (about 0.9M parameters, FACTS.md);
+# name -> LlamaConfig fields. "base" is the offline default (about 0.9M parameters);
 # "test" is for unit tests (seconds).
 SIZES = {
     "base": dict(hidden_size=128, num_hidden_layers=4, num_attention_heads=4, intermediate_size=344),

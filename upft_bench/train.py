@@ -9,8 +9,8 @@
     stats = train("runs/base/model", examples, TrainConfig(lr=2e-4), "runs/upft/train")
 
 Loss: causal-LM cross entropy on response tokens only, averaged per sequence, then over the sequences of the
-optimizer step (METHOD.md "Training"), so every example weighs the same whatever the micro-batch size,
-gradient accumulation or process count. Writes `model/` (save_pretrained + tokenizer + chat template),
+optimizer step (docs/METHODS.md, "Training"), so every example weighs the same whatever the micro-batch
+size, gradient accumulation or process count. Writes `model/` (save_pretrained + tokenizer + chat template),
 `train_stats.json` and `checkpoints/step-N/` under the output folder, each atomically.
 """
 from __future__ import annotations
@@ -28,6 +28,7 @@ from pathlib import Path
 
 import click
 
+from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.examples import Example, count_tuned_tokens, loss_positions, read_examples
 
 # Test hook: exit hard (no cleanup, like a kill) right after this optimizer step; see tests/test_train.py.
@@ -56,7 +57,7 @@ class TrainConfig:
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     compile: bool = False  # torch.compile the forward: ~1.7x faster steps on CPU after ~2 min of compiling
     bucket_batches: int = 16  # length bucketing: sort within windows of this many global batches (1 = no sort)
-    seed: int = 0  # data order and any randomness in the model
+    seed: int | None = None  # data order and any randomness in the model; None: 0 (compare sets the experiment seed)
     save_every: int = 0  # checkpoint every N optimizer steps (0 = never; needed for --resume)
     keep_checkpoints: int = 1  # how many recent checkpoints to keep
     log_every: int = 10  # loss-curve point (mean over the window) every N steps
@@ -75,7 +76,8 @@ class TrainConfig:
             (0 <= self.warmup_ratio < 1, "warmup_ratio must be in [0, 1)"),
             (self.schedule in ("constant", "cosine"), "schedule must be 'constant' or 'cosine'"),
             (0 <= self.min_lr_ratio <= 1, "min_lr_ratio must be in [0, 1]"),
-            (len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas), "adam_betas: two values in [0, 1)"),
+            (len(self.adam_betas) == 2 and all(0 <= b < 1 for b in self.adam_betas),
+             "adam_betas: two values in [0, 1)"),
             (self.adam_eps > 0, "adam_eps must be > 0"),
             (self.weight_decay >= 0, "weight_decay must be >= 0"),
             (self.grad_clip >= 0, "grad_clip must be >= 0"),
@@ -146,19 +148,6 @@ def collate(rows: list[tuple[list[int], int]], pad_id: int):
 
 
 # ----------------------------------------------------------------------------- small helpers
-
-
-def _write_json(path: Path, data) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
-
-
-def _replace_dir(tmp: Path, final: Path) -> None:
-    """Move a fully written folder into place (the old one, if any, goes first)."""
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
 
 
 def _checkpoints(output_dir: Path) -> list[Path]:
@@ -247,7 +236,8 @@ class _LossPositions:
         if logits.dim() == 3:
             logits = logits.flatten(0, 1).index_select(0, index)
         if logits.dim() != 2 or logits.shape[0] != index.numel():
-            raise RuntimeError(f"train(): expected logits for {index.numel()} positions, got shape {tuple(logits.shape)}")
+            raise RuntimeError(f"train(): expected logits for {index.numel()} positions, "
+                               f"got shape {tuple(logits.shape)}")
         return logits
 
     def remove(self) -> None:
@@ -271,9 +261,14 @@ def _load(model_or_path, tokenizer, config: TrainConfig):
     return model_or_path, tokenizer
 
 
+def _config_record(config: TrainConfig) -> dict:
+    """The config as JSON data, with the seed the run used (an unset seed is 0)."""
+    return asdict(config) | {"adam_betas": list(config.adam_betas), "seed": config.seed or 0}
+
+
 def _resume_key(config: TrainConfig) -> dict:
     """The config fields that shape the result; logging and checkpoint cadence may change on resume."""
-    data = asdict(config) | {"adam_betas": list(config.adam_betas)}
+    data = _config_record(config)
     return {k: v for k, v in data.items() if k not in ("save_every", "keep_checkpoints", "log_every")}
 
 
@@ -302,7 +297,8 @@ def _sequences(examples: list[Example], max_length: int, vocab_size: int) -> lis
             )
         ids = (list(e.prompt_ids) + list(e.response_ids))[:length]
         if max(ids) >= vocab_size or min(ids) < 0:
-            raise ValueError(f"examples[{i}] (question {e.question_id!r}): token id outside the vocabulary (0..{vocab_size - 1})")
+            raise ValueError(f"examples[{i}] (question {e.question_id!r}): token id outside the vocabulary "
+                             f"(0..{vocab_size - 1})")
         rows.append((ids, max(len(e.prompt_ids), 1)))
     return rows
 
@@ -325,72 +321,39 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     if not examples:
         raise ValueError("train(): no examples")
     output_dir = Path(output_dir)
-    # No GPU: real processes over gloo on CPU (FACTS.md); mixed precision is our own autocast below.
+    # No GPU: real processes over gloo on CPU; mixed precision is our own autocast below.
     accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
-    torch.manual_seed(config.seed)
+    device = accelerator.device
+    torch.manual_seed(config.seed or 0)
     model, tokenizer = _load(model_or_path, tokenizer, config)
     rows = _sequences(examples, config.max_length, model.get_input_embeddings().num_embeddings)
     pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
-    bf16 = _use_bf16(config.mixed_precision, accelerator.device)
+    bf16 = _use_bf16(config.mixed_precision, device)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     model.train()
-
-    # Decay matrices only (nanoGPT); with the default weight_decay=0 this changes nothing.
-    params = [p for p in model.parameters() if p.requires_grad]
-    groups = [
-        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
-    ]
-    # Fused AdamW: one kernel over all tensors; per-step overhead matters for a 0.9M-parameter model.
-    optimizer = torch.optim.AdamW(groups, lr=config.lr, betas=config.adam_betas, eps=config.adam_eps,
-                                  fused=accelerator.device.type in ("cpu", "cuda"))
-    model, optimizer = accelerator.prepare(model, optimizer)
+    model, optimizer = accelerator.prepare(model, _optimizer(model, config, device))
     # Compiling fuses the many small elementwise ops (norms, rotary, SiLU) that dominate a tiny model on CPU.
     # dynamic=True: bucketed batches change length every step; one recompile, not one per length.
     forward = torch.compile(model, dynamic=True) if config.compile else model
-
-    # The whole run's data order, fixed by the seed: resuming only needs the step index.
-    lengths = [len(ids) for ids, _ in rows]
-    schedule = [(epoch, batch) for epoch in range(config.epochs)
-                for batch in plan_batches(lengths, config.batch_size, config.seed, epoch, config.bucket_batches)]
-    if config.max_steps:
-        schedule = schedule[: config.max_steps]
+    schedule = _schedule(rows, config)
     total_steps = len(schedule)
     world, rank = accelerator.num_processes, accelerator.process_index
 
     run_id = {"config": _resume_key(config), "data": _fingerprint(rows), "total_steps": total_steps}
-    start_step, elapsed, curve, window = 0, 0.0, [], (0.0, 0)
-    finished = output_dir / "train_stats.json"
-    if resume and finished.exists() and (output_dir / "model").is_dir():
-        done_stats = json.loads(finished.read_text())
-        if done_stats.get("run") == run_id:  # this exact run already finished: nothing to redo
-            return done_stats
-    checkpoints = _checkpoints(output_dir)
-    if resume and checkpoints:
-        state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
-        for key, what in (("config", "a different config"), ("data", "other examples"), ("total_steps", "other examples")):
-            if state["run"][key] != run_id[key]:
-                raise ValueError(f"{checkpoints[-1]}: checkpoint was written for {what} ({key} differs); cannot resume")
-        accelerator.load_state(str(checkpoints[-1]))
-        start_step, elapsed, curve = state["step"], state["train_seconds"], state["loss_curve"]
-        window = tuple(state["window"])
-    else:
-        if resume and accelerator.is_main_process:
-            print(f"train: no checkpoint under {output_dir / 'checkpoints'}; starting from step 0")
-        if accelerator.is_main_process:
-            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # a fresh run never resumes stale state
-    output_dir.mkdir(parents=True, exist_ok=True)
-    accelerator.wait_for_everyone()
+    finished, start = _resume_state(accelerator, output_dir, run_id, resume)
+    if finished is not None:  # this exact run already finished: nothing to redo
+        return finished
+    start_step, elapsed, curve, window = start
 
     crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
     bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not accelerator.is_main_process)
     # The log window's loss sum stays on the device in float64 (the Python float it replaces): it is read only at
     # log and checkpoint points, so no step waits for the device just to keep a running sum.
-    window_loss = torch.tensor(window[0], device=accelerator.device,
-                               dtype=torch.float32 if accelerator.device.type == "mps" else torch.float64)
+    window_loss = torch.tensor(window[0], device=device, dtype=torch.float32 if device.type == "mps" else torch.float64)
     window_steps, seen_tokens = window[1], 0
-    head = _LossPositions(None if config.compile else accelerator.unwrap_model(model))  # logits only where a loss is taken
+    # Logits only where a loss is taken.
+    head = _LossPositions(None if config.compile else accelerator.unwrap_model(model))
     t0 = time.perf_counter()
     for step in range(start_step, total_steps):
         epoch, batch = schedule[step]
@@ -402,30 +365,24 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
         # of micro-batches (DDP syncs on each backward); missing slots are filled with a zero-weight example.
         mine = batch[rank::world]
         n_micro = math.ceil(math.ceil(len(batch) / world) / config.micro_batch_size)
-        loss_sum = torch.zeros((), device=accelerator.device)
+        loss_sum = torch.zeros((), device=device)
         for m in range(n_micro):
             idx = mine[m * config.micro_batch_size : (m + 1) * config.micro_batch_size]
             filler = not idx
             idx = batch[:1] if filler else idx
-            weight = torch.full((len(idx),), 0.0 if filler else 1.0, device=accelerator.device)
-            inputs, targets, mask = collate([rows[i] for i in idx], pad_id)
-            seen_tokens += 0 if filler else int(mask.sum())
-            # The positions that carry loss, flat and row-major (host side: no device sync), their rows and targets.
-            keep = (targets != -100).flatten().nonzero().squeeze(1)
-            n_tokens = (targets != -100).sum(dim=1).to(accelerator.device)
-            row_of = (keep // targets.shape[1]).to(accelerator.device)
-            flat_targets = targets.flatten()[keep].to(accelerator.device)
-            inputs, keep = inputs.to(accelerator.device), keep.to(accelerator.device)
+            weight = torch.full((len(idx),), 0.0 if filler else 1.0, device=device)
+            inputs, keep, row_of, flat_targets, n_tokens, n_seen = _micro_batch([rows[i] for i in idx], pad_id, device)
+            seen_tokens += 0 if filler else n_seen
             sync = m == n_micro - 1
             with (contextlib.nullcontext() if sync else accelerator.no_sync(model)):
-                with torch.autocast(device_type=accelerator.device.type, dtype=torch.bfloat16, enabled=bf16):
+                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                     # No attention mask: with right padding a causal model's real tokens never see a pad, and
                     # without a mask SDPA takes its causal fast path. Pad positions only have -100 targets.
                     with head.only(keep):
                         logits = head.select(forward(input_ids=inputs, use_cache=False).logits, keep)
                 token_loss = F.cross_entropy(logits.float(), flat_targets, reduction="none")
                 # Mean over each sequence's response tokens.
-                seq_loss = torch.zeros(len(idx), device=accelerator.device).index_add(0, row_of, token_loss) / n_tokens
+                seq_loss = torch.zeros(len(idx), device=device).index_add(0, row_of, token_loss) / n_tokens
                 # Sum here, divide by the GLOBAL sequence count; DDP averages gradients over processes, so x world.
                 loss = (seq_loss * weight).sum() * world / len(batch)
                 accelerator.backward(loss)
@@ -456,7 +413,89 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     bar.close()
     head.remove()
     run_seconds = max(time.perf_counter() - t0, 1e-9)
-    elapsed += run_seconds
+    return _finish(accelerator, model, tokenizer, examples, config, output_dir, bf16=bf16, run_id=run_id,
+                   schedule=schedule, start_step=start_step, elapsed=elapsed + run_seconds,
+                   run_seconds=run_seconds, seen_tokens=seen_tokens, curve=curve)
+
+
+def _optimizer(model, config: TrainConfig, device):
+    """AdamW over the trainable parameters, weight decay on matrices only."""
+    import torch
+
+    # Decay matrices only (nanoGPT); with the default weight_decay=0 this changes nothing.
+    params = [p for p in model.parameters() if p.requires_grad]
+    groups = [
+        {"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+        {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0},
+    ]
+    # Fused AdamW: one kernel over all tensors; per-step overhead matters for a 0.9M-parameter model.
+    return torch.optim.AdamW(groups, lr=config.lr, betas=config.adam_betas, eps=config.adam_eps,
+                             fused=device.type in ("cpu", "cuda"))
+
+
+def _schedule(rows: list[tuple[list[int], int]], config: TrainConfig) -> list[tuple[int, list[int]]]:
+    """(epoch, global batch) per optimizer step of the whole run, cut at max_steps.
+
+    The whole run's data order, fixed by the seed: resuming only needs the step index.
+    """
+    lengths = [len(ids) for ids, _ in rows]
+    schedule = [(epoch, batch) for epoch in range(config.epochs)
+                for batch in plan_batches(lengths, config.batch_size, config.seed or 0, epoch, config.bucket_batches)]
+    if config.max_steps:
+        schedule = schedule[: config.max_steps]
+    return schedule
+
+
+def _resume_state(accelerator, output_dir: Path, run_id: dict, resume: bool):
+    """Where this call starts: (finished stats, None) when this exact run already finished, else
+    (None, (step, train seconds so far, loss curve, open log window)), from the last checkpoint with `resume`.
+
+    A fresh start removes old checkpoints; resuming checks the checkpoint was written for this run and loads the
+    accelerate state (model, optimizer, RNG).
+    """
+    finished = output_dir / "train_stats.json"
+    if resume and finished.exists() and (output_dir / "model").is_dir():
+        done_stats = json.loads(finished.read_text())
+        if done_stats.get("run") == run_id:
+            return done_stats, None
+    checkpoints = _checkpoints(output_dir)
+    start = (0, 0.0, [], (0.0, 0))
+    if resume and checkpoints:
+        state = json.loads((checkpoints[-1] / "trainer_state.json").read_text())
+        checks = (("config", "a different config"), ("data", "other examples"), ("total_steps", "other examples"))
+        for key, what in checks:
+            if state["run"][key] != run_id[key]:
+                raise ValueError(f"{checkpoints[-1]}: checkpoint was written for {what} ({key} differs); cannot resume")
+        accelerator.load_state(str(checkpoints[-1]))
+        start = (state["step"], state["train_seconds"], state["loss_curve"], tuple(state["window"]))
+    else:
+        if resume and accelerator.is_main_process:
+            print(f"train: no checkpoint under {output_dir / 'checkpoints'}; starting from step 0")
+        if accelerator.is_main_process:
+            shutil.rmtree(output_dir / "checkpoints", ignore_errors=True)  # a fresh run never resumes stale state
+    output_dir.mkdir(parents=True, exist_ok=True)
+    accelerator.wait_for_everyone()
+    return None, start
+
+
+def _micro_batch(rows: list[tuple[list[int], int]], pad_id: int, device):
+    """One micro-batch on `device`: (inputs, loss positions, their rows, their targets, loss tokens per row,
+    real token count)."""
+    inputs, targets, mask = collate(rows, pad_id)
+    # The positions that carry loss, flat and row-major (host side: no device sync), their rows and targets.
+    keep = (targets != -100).flatten().nonzero().squeeze(1)
+    n_tokens = (targets != -100).sum(dim=1).to(device)
+    row_of = (keep // targets.shape[1]).to(device)
+    flat_targets = targets.flatten()[keep].to(device)
+    return inputs.to(device), keep.to(device), row_of, flat_targets, n_tokens, int(mask.sum())
+
+
+def _finish(accelerator, model, tokenizer, examples: list[Example], config: TrainConfig, output_dir: Path, *,
+            bf16: bool, run_id: dict, schedule: list, start_step: int, elapsed: float, run_seconds: float,
+            seen_tokens: int, curve: list) -> dict:
+    """The run's stats; the main process writes the final model and train_stats.json, each atomically."""
+    import torch
+
     seen_tokens = int(accelerator.reduce(torch.tensor(seen_tokens, device=accelerator.device), reduction="sum"))
 
     # Final model, atomically: weights + tokenizer + chat template, loadable by from_pretrained and lm-eval's hf.
@@ -469,6 +508,7 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     n_loss = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[1] for e in examples]
     tuned_all = sum(n_loss[i] for _, batch in schedule for i in batch)
     tuned_run = sum(n_loss[i] for _, batch in schedule[start_step:] for i in batch)
+    total_steps = len(schedule)
     stats = {
         "tuned_tokens": tuned,
         "tuned_tokens_all_epochs": tuned_all,
@@ -476,7 +516,8 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
         "steps": total_steps,
         "examples": len(examples),
         "epochs": config.epochs,
-        "epochs_completed": round(total_steps / math.ceil(len(examples) / config.batch_size), 4),  # < epochs with max_steps
+        # fewer than `epochs` when max_steps cuts the run
+        "epochs_completed": round(total_steps / math.ceil(len(examples) / config.batch_size), 4),
         "resumed_from_step": start_step,
         # Throughput of this call (a resumed run measures only the steps it ran): positions processed
         # (prompt + response, no padding) and tokens carrying loss, per second of loop time.
@@ -486,15 +527,15 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
         "loss_curve": curve,
         "hardware": _hardware(accelerator, bf16),
         "run": run_id,
-        "config": asdict(config) | {"adam_betas": list(config.adam_betas)},
+        "config": _config_record(config),
     }
     if accelerator.is_main_process:
-        tmp = output_dir / ".model.tmp"
+        tmp = temp_path(output_dir / "model")
         shutil.rmtree(tmp, ignore_errors=True)
         unwrapped.save_pretrained(tmp, state_dict=accelerator.get_state_dict(model))
         tokenizer.save_pretrained(tmp)
-        _replace_dir(tmp, output_dir / "model")
-        _write_json(output_dir / "train_stats.json", stats)
+        replace_dir(tmp, output_dir / "model")
+        write_json(output_dir / "train_stats.json", stats)
     accelerator.wait_for_everyone()
     return stats
 
@@ -502,6 +543,7 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
 def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: dict) -> None:
     """accelerate state (model, optimizer, RNG) + data position (`state`) into checkpoints/step-N, atomically."""
     root, step = output_dir / "checkpoints", state["step"]
+    # Every process writes into this folder (its RNG state), so its name is the same in all of them (no PID).
     tmp = root / f".tmp-step-{step}"
     if accelerator.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -510,8 +552,8 @@ def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: 
     # Pickle, not safetensors: tied embeddings share storage, which safetensors refuses.
     accelerator.save_state(str(tmp), safe_serialization=False)
     if accelerator.is_main_process:
-        _write_json(tmp / "trainer_state.json", state)
-        _replace_dir(tmp, root / f"step-{step}")
+        write_json(tmp / "trainer_state.json", state)
+        replace_dir(tmp, root / f"step-{step}")
         for old in _checkpoints(output_dir)[: -config.keep_checkpoints]:
             shutil.rmtree(old)
     accelerator.wait_for_everyone()
@@ -524,7 +566,8 @@ def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: 
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False),
               help="Checkpoint folder to start from (save_pretrained layout, with its tokenizer).")
 @click.option("--examples", "examples_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Training examples, JSONL of {question_id, prompt_ids, response_ids, kind} (upft-bench sample/build).")
+              help="Training examples, JSONL of {question_id, prompt_ids, response_ids, kind}, as written by "
+                   "`upft-bench compare` (methods/<name>/examples.jsonl) or upft_bench.examples.write_examples.")
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: gets model/, train_stats.json and checkpoints/.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),

@@ -1,0 +1,55 @@
+"""The experiment schema: shipped configs, overrides, one seed and prompt style, resume's config check."""
+from __future__ import annotations
+
+import re
+
+import pytest
+import yaml
+
+from upft_bench import baselines_dir
+from upft_bench.config import ConfigError, dump_yaml
+from upft_bench.experiment import changed_sections, load_experiment
+from upft_bench.methods import METHOD_IDS
+
+
+def test_config_overrides_and_errors(tmp_path):
+    cfg = load_experiment(None, ["train.lr=1e-3", "methods=[base,upft]", "seed=3"])
+    assert cfg.name == "default" and cfg.train.lr == 1e-3 and cfg.methods == ["base", "upft"]
+    assert cfg.train.seed == cfg.sampling.seed == cfg.method.seed == 3
+    with pytest.raises(ConfigError, match="unknown rft2"):
+        load_experiment(None, ["methods=[rft2]"])
+    with pytest.raises(ConfigError, match=r"train: unknown key\(s\) lrate"):
+        load_experiment(None, ["train.lrate=1"])
+    with pytest.raises(ConfigError, match="differs from eval.system"):
+        load_experiment(None, ["eval.system=qwen_boxed", "sampling.system=none"])
+
+
+@pytest.mark.parametrize("path", sorted(baselines_dir().glob("*.yaml")), ids=lambda p: p.name)
+def test_every_shipped_config_loads(path):
+    text = path.read_text()
+    assert re.search(r"^# upft-bench compare", text, re.M), "configs open with the command that runs them"
+    cfg = load_experiment(path)
+    assert cfg.methods
+    assert cfg.train.trust_remote_code is False
+
+
+def test_resume_refuses_a_different_config(tmp_path):
+    from upft_bench.compare import _check_same_config
+
+    cfg = load_experiment(baselines_dir() / "smoke.yaml")
+    path = tmp_path / "config.yaml"
+    path.write_text(dump_yaml(cfg))
+    _check_same_config(path, load_experiment(baselines_dir() / "smoke.yaml", ["methods=[base]"]))  # fine
+    with pytest.raises(Exception, match="sections train differ"):
+        _check_same_config(path, load_experiment(baselines_dir() / "smoke.yaml", ["train.lr=0.5"]))
+    before = yaml.safe_load(path.read_text())
+    assert changed_sections(before, load_experiment(baselines_dir() / "smoke.yaml", ["seed=4"])) == [
+        "method", "sampling", "seed", "train"]
+
+
+def test_defaults_run_every_method_and_seed_none_follows_the_experiment():
+    cfg = load_experiment(None)
+    assert cfg.methods == list(METHOD_IDS)
+    assert cfg.train.seed == cfg.sampling.seed == cfg.method.seed == cfg.seed == 0
+    with pytest.raises(ConfigError, match="train.seed .* differs from the experiment seed"):
+        load_experiment(None, ["seed=1", "train.seed=2"])

@@ -1,0 +1,116 @@
+"""The experiment schema: what `upft-bench compare` runs, as nested dataclasses mirrored by baselines/*.yaml.
+
+    from upft_bench.experiment import load_experiment
+    cfg = load_experiment("baselines/smoke.yaml", ["train.lr=1e-3", "methods=[base,upft]"])
+    cfg.method.prefix_tokens, cfg.train.lr, cfg.eval.tasks
+
+Unknown keys are errors and each section validates itself (upft_bench.config). One seed and one prompt style
+hold for the whole experiment: the sections that take them follow the top level.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from upft_bench.config import dump_yaml, load_dataclass
+from upft_bench.methods import METHOD_IDS, MethodConfig
+from upft_bench.pretrain import PretrainConfig
+from upft_bench.sampling import SamplingConfig
+from upft_bench.train import TrainConfig
+
+
+@dataclass
+class ModelConfig:
+    path: str | None = None  # local checkpoint or Hub id; None: build the tiny offline base model (`pretrain`)
+    paper_name: str | None = None  # one of the paper's models, for the "reported" table (default: guessed from path)
+
+
+@dataclass
+class DataConfig:
+    train: str = "synth"  # question set the methods train on (upft_bench.data.load_questions name)
+    train_split: str = "train"
+    train_limit: int | None = 500  # number of training questions (None: all)
+    data_dir: str | None = None  # local benchmark copies (layout in tasks/README.md); default $UPFT_BENCH_DATA_DIR
+
+    def resolved_dir(self) -> str | None:
+        """The data directory in use: this setting, else $UPFT_BENCH_DATA_DIR, else None (the Hub)."""
+        return self.data_dir or os.environ.get("UPFT_BENCH_DATA_DIR")
+
+
+@dataclass
+class EvalConfig:
+    tasks: list[str] = field(default_factory=lambda: ["upft_synth"])  # lm-eval task or group names
+    limit: int | None = None  # questions per task (None: all)
+    batch_size: int = 32
+    max_gen_toks: int | None = None  # None: each task's own setting
+    system: str | None = None  # prompt style (upft_bench.prompts.SYSTEM_PROMPTS), same for sampling
+    device: str | None = None  # None: cuda when available, else cpu
+
+
+@dataclass
+class LaunchConfig:
+    num_processes: int = 1  # >1: each method's training runs under `accelerate launch` with this many processes
+    accelerate_args: list[str] = field(default_factory=list)  # extra launch flags, e.g. [--config_file, fsdp.yaml]
+
+    def __post_init__(self):
+        if self.num_processes < 1:
+            raise ValueError("launch.num_processes must be >= 1")
+
+
+@dataclass
+class ExperimentConfig:
+    name: str = "default"  # result folder name under results/
+    seed: int = 0  # one seed for sampling, example building and training
+    methods: list[str] = field(default_factory=lambda: list(METHOD_IDS))
+    model: ModelConfig = field(default_factory=ModelConfig)
+    pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # used only when model.path is None
+    data: DataConfig = field(default_factory=DataConfig)
+    sampling: SamplingConfig = field(default_factory=SamplingConfig)
+    method: MethodConfig = field(default_factory=MethodConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
+
+    def __post_init__(self):
+        # One seed and one prompt style for the whole experiment: sub-configs follow them, and a sub-config
+        # that names a different one is a contradiction, not a preference.
+        seeded = (("sampling", self.sampling), ("method", self.method), ("train", self.train))
+        for _, section in seeded:
+            if section.seed is None:
+                section.seed = self.seed
+        for label, section in seeded:
+            if section.seed != self.seed:
+                raise ValueError(f"{label}.seed ({section.seed}) differs from the experiment seed ({self.seed}); "
+                                 "set only the top-level seed")
+        for label, section in (("sampling", self.sampling), ("method", self.method)):
+            if section.system is None:
+                section.system = self.eval.system
+            if section.system != self.eval.system:
+                raise ValueError(f"{label}.system ({section.system!r}) differs from eval.system "
+                                 f"({self.eval.system!r}); the prompt must be the same everywhere")
+        unknown = [m for m in self.methods if m not in METHOD_IDS]
+        if unknown:
+            raise ValueError(f"methods: unknown {', '.join(unknown)}; known: {', '.join(METHOD_IDS)}")
+        if not self.methods:
+            raise ValueError("methods: name at least one method")
+
+
+def load_experiment(path: str | Path | None = None, overrides: list[str] = ()) -> ExperimentConfig:
+    """The experiment config from YAML (default: the shipped default.yaml) plus `key=value` overrides."""
+    if path is None:
+        from upft_bench import baselines_dir
+
+        path = baselines_dir() / "default.yaml"
+    return load_dataclass(ExperimentConfig, path, overrides)
+
+
+def changed_sections(before: dict, cfg: ExperimentConfig) -> list[str]:
+    """Top-level sections of a resolved config (as read back from config.yaml) that differ from `cfg`.
+
+    The method list alone may grow or shrink between runs of one experiment, so it never counts.
+    """
+    import yaml
+
+    now = yaml.safe_load(dump_yaml(cfg))
+    return sorted(k for k in set(before) | set(now) if k != "methods" and before.get(k) != now.get(k))

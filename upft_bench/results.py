@@ -1,0 +1,122 @@
+"""What a comparison measured: one `MethodResult` per method and the `metrics.json` they are assembled into.
+
+    from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_metrics
+    row = MethodResult.of(METHODS["upft"], SampleCost(sampled_tokens=4479, ...), TrainSummary(tuned_tokens=4749, ...),
+                          tasks={"upft_synth": {"exact_match": 0.23, ...}}, eval_seconds=7.2)
+    metrics = build_metrics(cfg, base_model, {"upft": row, ...}, tasks=["upft_synth"], total_seconds=451.2)
+
+Every figure here comes from the run's own files: sample pools (`sampled_tokens`, `samples`), train_stats.json
+(`tuned_tokens`, `train_seconds`, ...), lm-eval output (`tasks`). `upft_bench.report` renders metrics.json,
+and nothing else, into tables and the plot. Units are in `UNITS` (written into metrics.json too).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from upft_bench.config import to_dict
+from upft_bench.methods import COST_REFERENCE
+
+UNITS = {
+    "exact_match": "fraction of questions judged correct by upft_bench.grading (0-1)",
+    "extracted": "fraction of outputs in which an answer was found (0-1)",
+    "mean_output_tokens": "mean generated tokens per evaluated question",
+    "sampled_tokens": "generated response tokens over all samples, prompts excluded (tokens)",
+    "tuned_tokens": "response tokens carrying loss, one pass over the training set (tokens)",
+    "tuned_tokens_all_epochs": "tuned_tokens times epochs (tokens)",
+    "sample_seconds": "wall seconds generating the method's sample pool",
+    "train_seconds": "wall seconds of the training loop",
+    "eval_seconds": "wall seconds of lm-eval evaluation",
+    f"*_vs_{COST_REFERENCE}_pct": f"percent of the {COST_REFERENCE} row's figure",
+}
+
+
+@dataclass
+class SampleCost:
+    """What a method's sampling cost (all zero for a method that samples nothing)."""
+
+    sampled_tokens: int = 0
+    samples: int = 0
+    sample_seconds: float = 0.0
+    sample_pool: str | None = None  # samples/<pool>.jsonl; methods asking for the same samples share a pool
+
+
+@dataclass
+class TrainSummary:
+    """What a method's training did (all zero, and `model` the base model, when nothing was trained)."""
+
+    train_examples: int = 0
+    prefix_examples: int = 0
+    tuned_tokens: int = 0
+    tuned_tokens_all_epochs: int = 0
+    train_seconds: float = 0.0
+    train_steps: int = 0
+    final_loss: float | None = None
+    hardware: dict | str | None = None
+    model: str | None = None  # the evaluated model when it is not methods/<name>/train/model (the base model)
+
+    @classmethod
+    def from_stats(cls, stats: dict, examples) -> "TrainSummary":
+        """The summary of a finished `upft_bench.train.train` call (its train_stats.json) on `examples`."""
+        return cls(
+            train_examples=len(examples),
+            prefix_examples=sum(1 for e in examples if e.kind == "prefix"),
+            tuned_tokens=int(stats["tuned_tokens"]),
+            tuned_tokens_all_epochs=int(stats["tuned_tokens_all_epochs"]),
+            train_seconds=round(float(stats["train_seconds"]), 2),
+            train_steps=int(stats["steps"]),
+            final_loss=stats.get("final_loss"),
+            hardware=stats.get("hardware"),
+        )
+
+
+@dataclass
+class _Identity:
+    method: str  # the id in upft_bench.methods.METHODS
+    uses_labels: bool
+
+
+@dataclass
+class MethodResult(TrainSummary, SampleCost, _Identity):
+    """One row of the comparison, as written to metrics.json: identity, then SampleCost's and TrainSummary's
+    fields, then the evaluation and the figures `build_metrics` derives."""
+
+    # evaluation: task -> lm-eval figures (exact_match, its stderr, extracted, stated, mean_output_tokens, ...)
+    tasks: dict = field(default_factory=dict)
+    eval_seconds: float = 0.0
+    accuracy_mean: float | None = None  # unweighted over tasks, as the paper's "Avg."
+    # percent of the COST_REFERENCE row (the names carry it)
+    sampled_tokens_vs_rft_pct: float | None = None
+    tuned_tokens_vs_rft_pct: float | None = None
+
+    @classmethod
+    def of(cls, method, sampling: SampleCost, training: TrainSummary, tasks: dict, eval_seconds: float):
+        return cls(method=method.name, uses_labels=method.uses_labels, **asdict(sampling), **asdict(training),
+                   tasks=tasks, eval_seconds=eval_seconds)
+
+
+def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: list[str], total_seconds: float
+                  ) -> dict:
+    """metrics.json: every row with its mean accuracy over `tasks` and its costs relative to COST_REFERENCE."""
+    from upft_bench.paper import paper_model
+
+    for row in rows.values():
+        row.accuracy_mean = sum(row.tasks[t]["exact_match"] for t in tasks) / len(tasks)
+    reference = rows.get(COST_REFERENCE)
+    for row in rows.values():
+        for key in ("sampled_tokens", "tuned_tokens"):
+            denom = getattr(reference, key) if reference else 0
+            setattr(row, f"{key}_vs_{COST_REFERENCE}_pct",
+                    round(100.0 * getattr(row, key) / denom, 2) if denom else None)
+    return {
+        "name": cfg.name,
+        "base_model": base_model,
+        "paper_model": cfg.model.paper_name or paper_model(cfg.model.path),
+        "tasks": tasks,
+        "requested_tasks": list(cfg.eval.tasks),
+        "train_questions": f"{cfg.data.train}/{cfg.data.train_split} (limit {cfg.data.train_limit})",
+        "seed": cfg.seed,
+        "methods": {name: asdict(row) for name, row in rows.items()},
+        "total_seconds": round(total_seconds, 2),
+        "units": UNITS,
+        "config": to_dict(cfg),
+    }
