@@ -5,7 +5,14 @@ import json
 
 import pytest
 
-from upft_bench.examples import Example, ExamplesError, count_tuned_tokens, loss_positions, read_examples, write_examples
+from upft_bench.examples import (
+    Example,
+    ExamplesError,
+    count_tuned_tokens,
+    loss_positions,
+    read_examples,
+    write_examples,
+)
 
 
 def test_round_trip(tmp_path):
@@ -59,7 +66,7 @@ def test_bad_rows_name_file_row_and_field(tmp_path, bad, message):
     path = _write_rows(tmp_path / "examples.jsonl", [GOOD, "", bad, GOOD])
     with pytest.raises(ExamplesError) as err:
         read_examples(path)
-    assert f"examples.jsonl row 3: " in str(err.value)
+    assert "examples.jsonl row 3: " in str(err.value)
     assert message in str(err.value)
 
 

@@ -6,9 +6,9 @@ from collections import Counter
 
 import pytest
 
-from upft_bench.data import Question
+from upft_bench.data import Question, to_question
 from upft_bench.prompts import PREFIX_INSTRUCTION
-from upft_bench.synthetic import generate_corpus, generate_problems, split_of, to_question
+from upft_bench.synthetic import generate_corpus, generate_problems, split_of
 
 STEP = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+)\.")
 START = re.compile(r"starts with (\d+) ")
@@ -58,7 +58,7 @@ def test_small_numbers_by_default():
     for p in generate_problems(300, seed=2, split="test"):
         start = int(START.search(p.solution).group(1))
         assert 2 <= start <= 20
-        for a, op, b, c in STEP.findall(p.solution):
+        for _a, op, b, c in STEP.findall(p.solution):
             assert op in "+-" and 1 <= int(b) <= 9 and 0 <= int(c) <= 99
 
 
@@ -105,8 +105,8 @@ def test_bad_arguments_name_the_problem():
 
 
 def test_corpus_slips_and_prefix_share():
-    corpus = generate_corpus(6000, seed=0, slip_rate=0.25, prefix_share=0.15, prefix_tokens=(8, 32))
-    assert corpus == generate_corpus(6000, seed=0, slip_rate=0.25, prefix_share=0.15, prefix_tokens=(8, 32))
+    corpus = generate_corpus(6000, seed=0, slip_rate=0.25, prefix_share=0.15, prefix_tokens_range=(8, 32))
+    assert corpus == generate_corpus(6000, seed=0, slip_rate=0.25, prefix_share=0.15, prefix_tokens_range=(8, 32))
     slipped = [c for c in corpus if c.slip_step is not None]
     assert 0.22 < len(slipped) / len(corpus) < 0.28
     for c in corpus[:2000]:
