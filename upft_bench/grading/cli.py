@@ -1,0 +1,27 @@
+"""`upft-bench grade`: one prediction against one gold answer, with every step of the verdict."""
+from __future__ import annotations
+
+import json
+
+import click
+
+from . import judging
+
+
+@click.command("grade")
+@click.argument("pred")
+@click.argument("gold")
+@click.option("--kind", type=click.Choice(["math", "choice"]), default="math", show_default=True)
+@click.option("--timeout", type=float, default=5.0, show_default=True, help="Seconds for the sympy part.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+def grade_cli(pred, gold, kind, timeout, as_json):
+    """Check one prediction PRED against a gold answer GOLD and show how it was judged."""
+    info = judging.grade_case(pred, gold, kind, timeout).as_dict()
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False))
+        return
+    rows = [("extracted", info["extracted"]), ("gold", info["gold"]), ("pred form", info["pred_form"]),
+            ("gold form", info["gold_form"]),
+            ("verdict", ("correct" if info["verdict"] else "wrong") + f" ({info['reason']})")]
+    for name, value in rows:
+        click.echo(f"{name + ':':<11}{value}")

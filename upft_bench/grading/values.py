@@ -1,0 +1,374 @@
+"""Parsed values and their equality with sympy (the slow half of the checker; runs in the worker process).
+
+    from upft_bench.grading.latex import parse_answer
+    from upft_bench.grading.values import values_equal
+    values_equal(parse_answer(r"\\frac{\\sqrt3}2"), parse_answer("0.8660254"))   # True (relative tolerance)
+
+Structures other than plain sympy expressions are small dataclasses (`Seq` for tuples, intervals and bare
+lists, `SetOf`, `Union`, `Matrix`, `Relation`); `values_equal` compares any two of them under the number,
+percent, interval and list policies of README.md.
+"""
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import dataclass
+
+import sympy as sp
+
+from .numbers import REL_TOL
+
+EXACT_RTOL = sp.Float("1e-15", 30)   # "exact" comparisons are done numerically at 30 digits
+N_POINTS = 4              # random points for identities with free symbols
+
+
+# ---------------------------------------------------------------------------------------------------
+# Value types
+# ---------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Seq:
+    """Comma-separated items with their brackets: '(' ')' tuple/open interval, '[' ')' half-open, '' '' list."""
+    items: tuple
+    left: str
+    right: str
+
+
+@dataclass(frozen=True)
+class SetOf:
+    items: tuple
+
+
+@dataclass(frozen=True)
+class Union:
+    parts: tuple
+
+
+@dataclass(frozen=True)
+class Matrix:
+    rows: tuple  # tuple of tuples
+
+
+@dataclass(frozen=True)
+class Relation:
+    """A chain `t0 op0 t1 op1 t2 ...` (`x = 5+5+1 = 11`, `0 < x \\le 3`)."""
+    ops: tuple
+    terms: tuple
+
+
+@dataclass(frozen=True)
+class Parsed:
+    value: object
+    decimals: int | None  # most digits after a decimal point in any literal; None: no decimal literal
+
+
+
+PM = sp.Symbol("pm_sign__")   # stands for the sign of a `\pm`; never reachable from input names
+
+
+# ---------------------------------------------------------------------------------------------------
+# Comparison
+# ---------------------------------------------------------------------------------------------------
+def _finite(v) -> bool:
+    return not v.has(sp.oo, -sp.oo, sp.zoo, sp.nan)
+
+
+def _evaluate(expr, subs):
+    value = expr.evalf(30, subs=subs) if subs else expr.evalf(30)
+    if not value.is_number:
+        return None
+    re_, im = value.as_real_imag()
+    if not (re_.is_Number and im.is_Number) or re_ in (sp.nan, sp.zoo) or im in (sp.nan, sp.zoo):
+        return None
+    return sp.Float(re_, 30), sp.Float(im, 30)
+
+
+def _close(a, b, ctx) -> bool:
+    """a, b are (re, im) pairs at 30 digits; ctx = (pred decimals, gold decimals, exact).
+
+    Policy (README.md: Numbers): exact at 30 digits unless a decimal literal appears. Two decimals must agree
+    to half a unit in the last place of the shorter one; a decimal against an exact value needs relative
+    error <= REL_TOL, or to be its correct rounding with at least 4 digits after the point."""
+    pred_dec, gold_dec, exact = ctx
+    scale_hp = max(abs(a[0]) + abs(a[1]), abs(b[0]) + abs(b[1]))
+    if exact:
+        if scale_hp > 1e25:
+            return None   # 30 digits cannot tell 2^100 from 2^100 + 1: undecided
+        d = abs(a[0] - b[0]) + abs(a[1] - b[1])
+        return bool(d <= EXACT_RTOL * scale_hp or d < sp.Float("1e-25"))
+    diff = math.hypot(float(a[0] - b[0]), float(a[1] - b[1]))
+    scale = float(scale_hp)
+    if pred_dec is not None and gold_dec is not None:
+        return diff < 0.5 * 10.0 ** -min(pred_dec, gold_dec) * (1 - 1e-9) or diff < 1e-12 * scale
+    k = pred_dec if pred_dec is not None else gold_dec
+    if diff <= REL_TOL * scale or diff < 1e-12:
+        return True
+    return k is not None and k >= 4 and diff <= 0.5 * 10.0 ** -k * (1 + 1e-9)
+
+
+def _point_values(symbols, k):
+    rng = random.Random(1234 + 7919 * k)
+    return {s: sp.Rational(rng.randint(1100, 2900), 1000 + k) for s in symbols}
+
+
+def _simplifies_to_zero(a, b) -> bool:
+    """Exact check for when numbers cannot decide; only for small expressions without big powers."""
+    if sp.count_ops(a) + sp.count_ops(b) >= 40:
+        return False
+    for p in (a - b).atoms(sp.Pow):
+        if p.exp.is_Number and abs(p.exp) > 50:
+            return False
+    return sp.simplify(a - b) == 0
+
+
+def exprs_equal(a, b, ctx) -> bool:
+    """Numeric equality at 30 digits; with free symbols, at N_POINTS random positive points."""
+    if a == b:
+        return True
+    if not (_finite(a) and _finite(b)):
+        return False
+    if ctx[2] and a.is_Rational and b.is_Rational:
+        return False   # two different exact rationals
+    symbols = sorted(a.free_symbols | b.free_symbols, key=str)
+    if not symbols:
+        va, vb = _evaluate(a, None), _evaluate(b, None)
+        if va is None or vb is None:
+            return False
+        close = _close(va, vb, ctx)
+        return _simplifies_to_zero(a, b) if close is None else close
+    good = 0
+    for k in range(N_POINTS):
+        subs = _point_values(symbols, k)
+        va, vb = _evaluate(a, subs), _evaluate(b, subs)
+        if va is None or vb is None:
+            continue
+        close = _close(va, vb, ctx)
+        if close is False:
+            return False
+        good += close is True
+    return True if good >= 2 else _simplifies_to_zero(a, b)
+
+
+def _ratio_constant(f, g, positive: bool) -> bool:
+    """f = c*g for a constant c (positive when inequalities must keep their direction)."""
+    symbols = sorted(f.free_symbols | g.free_symbols, key=str)
+    if not symbols:
+        return False
+    ratios = []
+    for k in range(N_POINTS):
+        subs = _point_values(symbols, k)
+        vf, vg = _evaluate(f, subs), _evaluate(g, subs)
+        if vf is None or vg is None or (vg[0] == 0 and vg[1] == 0):
+            continue
+        r = complex(vf[0], vf[1]) / complex(vg[0], vg[1])
+        ratios.append(r)
+    if len(ratios) < 2 or abs(ratios[0]) < 1e-12:
+        return False
+    if positive and (ratios[0].real <= 0 or abs(ratios[0].imag) > 1e-9):
+        return False
+    return all(abs(r - ratios[0]) <= 1e-9 * abs(ratios[0]) for r in ratios)
+
+
+_FLIP = {">": "<", ">=": "<="}   # the same relation read right to left
+
+
+def _simple_lhs(term) -> bool:
+    return isinstance(term, sp.Symbol) or (isinstance(term, sp.Function) and not term.is_number)
+
+
+def relations_equal(a: Relation, b: Relation, ctx) -> bool:
+    a_ops, b_ops = set(a.ops), set(b.ops)
+    if a_ops <= {"=", "in"} and b_ops <= {"=", "in"}:
+        la, ra, lb, rb = a.terms[0], a.terms[-1], b.terms[0], b.terms[-1]
+        if _simple_lhs(la) and la == lb:
+            return values_equal_raw(ra, rb, ctx)
+        if all(isinstance(t, sp.Basic) for t in (la, ra, lb, rb)):
+            return _ratio_constant(la - ra, lb - rb, positive=False)
+        return False
+    if len(a.ops) != 1 or len(b.ops) != 1:
+        return a == b
+    if not all(isinstance(t, sp.Basic) for t in a.terms + b.terms):
+        return False
+    (oa,), (ob,) = a.ops, b.ops
+    fa = a.terms[0] - a.terms[1]
+    fb = b.terms[0] - b.terms[1]
+    if oa in _FLIP:
+        oa, fa = _FLIP[oa], -fa
+    if ob in _FLIP:
+        ob, fb = _FLIP[ob], -fb
+    if oa != ob:
+        return False
+    return _ratio_constant(fa, fb, positive=oa != "!=")
+
+
+def _match_unordered(xs, ys, ctx, allow_duplicates: bool) -> bool:
+    if not allow_duplicates and len(xs) != len(ys):
+        return False
+    if allow_duplicates:
+        return (all(any(values_equal_raw(x, y, ctx) for y in ys) for x in xs)
+                and all(any(values_equal_raw(x, y, ctx) for x in xs) for y in ys))
+    remaining = list(ys)
+    for x in xs:
+        for j, y in enumerate(remaining):
+            if values_equal_raw(x, y, ctx):
+                del remaining[j]
+                break
+        else:
+            return False
+    return True
+
+
+def _distinct(items):
+    out = []
+    for x in items:
+        if x not in out:
+            out.append(x)
+    return tuple(out)
+
+
+def _items(v):
+    """Elements of anything list-like, or None."""
+    if isinstance(v, (Seq, SetOf)):
+        return v.items
+    if isinstance(v, Matrix) and (len(v.rows) == 1 or len(v.rows[0]) == 1):
+        return tuple(x for row in v.rows for x in row)
+    return None
+
+
+
+def _constant(t) -> bool:
+    return isinstance(t, sp.Basic) and t.is_number and t != sp.zoo and t != sp.nan
+
+
+def _variable(t) -> bool:
+    return isinstance(t, sp.Symbol) and t != PM
+
+
+def _relation_interval(rel: Relation):
+    """`x \\ge 5` -> [5, oo), `2 < x \\le 5` -> (2, 5], `x \\ne 3` -> (-oo, 3) U (3, oo); None otherwise."""
+    ops, terms = rel.ops, rel.terms
+    if ops == ("!=",) and _variable(terms[0]) and _constant(terms[1]):
+        return Union((Seq((-sp.oo, terms[1]), "(", ")"), Seq((terms[1], sp.oo), "(", ")")))
+    if ops and all(op in _FLIP for op in ops):
+        ops, terms = tuple(_FLIP[op] for op in reversed(ops)), tuple(reversed(terms))
+    if not ops or not all(op in ("<", "<=") for op in ops):
+        return None
+    if len(terms) == 2 and _variable(terms[0]) and _constant(terms[1]):
+        return Seq((-sp.oo, terms[1]), "(", "]" if ops[0] == "<=" else ")")
+    if len(terms) == 2 and _constant(terms[0]) and _variable(terms[1]):
+        return Seq((terms[0], sp.oo), "[" if ops[0] == "<=" else "(", ")")
+    if len(terms) == 3 and _constant(terms[0]) and _variable(terms[1]) and _constant(terms[2]):
+        return Seq((terms[0], terms[2]), "[" if ops[0] == "<=" else "(", "]" if ops[1] == "<=" else ")")
+    if len(terms) == 3 and _constant(terms[0]) and _abs_variable(terms[1]) and _constant(terms[2]):
+        low, high = terms[0], terms[2]   # a <= |z| <= b: [-b, -a] U [a, b] (for a > 0)
+        if not (low.is_extended_real and high.is_extended_real and bool(low > 0) and bool(high > low)):
+            return None
+        lo_in, hi_in = ops[0] == "<=", ops[1] == "<="
+        return Union((Seq((-high, -low), "[" if hi_in else "(", "]" if lo_in else ")"),
+                      Seq((low, high), "[" if lo_in else "(", "]" if hi_in else ")")))
+    return None
+
+
+def _abs_variable(t) -> bool:
+    return isinstance(t, sp.Abs) and _variable(t.args[0])
+
+
+def _as_interval(v):
+    """A one-variable inequality as an interval; inequalities joined by "or" (a bare list) as a union."""
+    if isinstance(v, Relation):
+        return _relation_interval(v)
+    if isinstance(v, Seq) and not v.left and len(v.items) >= 2 and all(isinstance(x, Relation) for x in v.items):
+        parts = [_relation_interval(x) for x in v.items]
+        if all(p is not None for p in parts):
+            return Union(tuple(parts))
+    return None
+
+
+def _interval_like(v) -> bool:
+    return isinstance(v, Union) or (isinstance(v, Seq) and v.left in ("(", "[") and len(v.items) == 2)
+
+
+def values_equal_raw(a, b, ctx) -> bool:
+    if isinstance(a, sp.Basic) and isinstance(b, sp.Basic):
+        return exprs_equal(a, b, ctx)
+    for ineq, other in ((a, b), (b, a)):
+        if _interval_like(other) and (interval := _as_interval(ineq)) is not None:
+            return values_equal_raw(interval, other, ctx)   # `x \\ge 5` is [5, oo)
+    if isinstance(a, Relation) and isinstance(b, Relation):
+        return relations_equal(a, b, ctx)
+    for rel, other in ((a, b), (b, a)):
+        if isinstance(rel, Relation) and not isinstance(other, Relation):
+            # `x = 3` against `3`: only when the left side is a bare variable (`7 = 11a+c` is not `11a+c`),
+            # or when every term is a number (a worked computation `180 + 24 = 204`: its last value)
+            if set(rel.ops) <= {"=", "in"} and (_simple_lhs(rel.terms[0]) or all(map(_constant, rel.terms))):
+                return values_equal_raw(rel.terms[-1], other, ctx)
+            return False
+    if isinstance(a, Union) or isinstance(b, Union):
+        pa = a.parts if isinstance(a, Union) else (a,)
+        pb = b.parts if isinstance(b, Union) else (b,)
+        return _match_unordered(pa, pb, ctx, allow_duplicates=False)
+    if isinstance(a, Matrix) and isinstance(b, Matrix):
+        if len(a.rows) != len(b.rows) or len(a.rows[0]) != len(b.rows[0]):
+            return False
+        return all(values_equal_raw(x, y, ctx) for ra, rb in zip(a.rows, b.rows) for x, y in zip(ra, rb))
+    xa, xb = _items(a), _items(b)
+    if xa is None or xb is None:
+        return False
+    if isinstance(a, SetOf) or isinstance(b, SetOf):
+        return _match_unordered(xa, xb, ctx, allow_duplicates=True)
+    if isinstance(a, Seq) and isinstance(b, Seq):
+        if a.left == b.left == "" or (a.left + a.right == "" and b.left + b.right == ""):
+            if all(isinstance(x, Seq) and x.left for x in xa + xb):
+                xa, xb = _distinct(xa), _distinct(xb)   # a list of tuples is a set: a repeated tuple adds nothing
+            return _match_unordered(xa, xb, ctx, allow_duplicates=False)   # bare lists of solutions
+        if a.left and b.left and (a.left, a.right) != (b.left, b.right):
+            return False   # [a, b) is not (a, b)
+    if len(xa) != len(xb):
+        return False
+    return all(values_equal_raw(x, y, ctx) for x, y in zip(xa, xb))
+
+
+def is_exact_integer(p: Parsed) -> bool:
+    return p.decimals is None and isinstance(p.value, sp.Integer)
+
+
+def values_equal(pred: Parsed, gold: Parsed, pred_percent=False, gold_percent=False) -> bool:
+    """Compare two parsed answers under the tolerance and percent policies in README.md."""
+    # exact unless a decimal literal appears; a decimal never matches an exact integer unless equal
+    exact = (pred.decimals is None and gold.decimals is None) or is_exact_integer(pred) or is_exact_integer(gold)
+    preds, golds = [(pred.value, pred.decimals)], [(gold.value, gold.decimals)]
+    if pred_percent != gold_percent:
+        # the side written as a percentage may be matched by its number (50 for 50%) or its fraction (0.5),
+        # which has two more decimal places (16.67% is 0.1667)
+        side = preds if pred_percent else golds
+        value, decimals = side[0]
+        if isinstance(value, sp.Basic):
+            side.append((value / 100, None if decimals is None else decimals + 2))
+    for p, p_dec in preds:
+        for g, g_dec in golds:
+            ctx = (p_dec, g_dec, exact)
+            if values_equal_raw(p, g, ctx):
+                return True
+            if (isinstance(p, Seq) and not p.left and isinstance(g, sp.Basic)
+                    and all(values_equal_raw(x, g, ctx) for x in p.items)):
+                return True   # the same value written twice (`15\\frac{39}{40}, \\frac{639}{40}`)
+    return False
+
+
+def describe(value) -> str:
+    """A short readable form of a parsed value for `upft-bench grade`."""
+    if isinstance(value, sp.Basic):
+        return sp.sstr(value)
+    if isinstance(value, Seq):
+        return (value.left or "") + ", ".join(describe(v) for v in value.items) + (value.right or "")
+    if isinstance(value, SetOf):
+        return "{" + ", ".join(describe(v) for v in value.items) + "}"
+    if isinstance(value, Union):
+        return " U ".join(describe(v) for v in value.parts)
+    if isinstance(value, Matrix):
+        return "[" + "; ".join(", ".join(describe(x) for x in row) for row in value.rows) + "]"
+    if isinstance(value, Relation):
+        out = describe(value.terms[0])
+        for op, t in zip(value.ops, value.terms[1:]):
+            out += f" {op} {describe(t)}"
+        return out
+    return str(value)
