@@ -11,6 +11,7 @@ from upft_bench import baselines_dir
 from upft_bench.cli import main
 from upft_bench.experiment import load_experiment
 from upft_bench.methods import METHOD_IDS
+from upft_bench.stats import wilson_interval
 
 pytestmark = pytest.mark.slow
 
@@ -34,14 +35,15 @@ def smoke(tmp_path_factory, cache):
     return out, result.output
 
 
-def _table(text: str) -> tuple[list[str], dict[str, dict[str, str]]]:
-    """The first Markdown table in `text` as headers and {method: {header: cell}}."""
-    lines = [ln for ln in text.splitlines() if ln.startswith("|")]
-    headers = [c.strip() for c in lines[0].strip("|").split("|")]
+def _table(text: str, column: str = "answered %") -> tuple[list[str], dict[str, dict[str, str]]]:
+    """The first Markdown table in `text` that has `column`, as headers and {first cell: {header: cell}}."""
+    lines = text.splitlines()
+    start = next(i for i, ln in enumerate(lines) if ln.startswith("|") and f" {column} " in ln)
+    headers = [c.strip() for c in lines[start].strip("|").split("|")]
     rows = {}
-    for ln in lines[2:]:
+    for ln in lines[start + 2:]:
         cells = [c.strip() for c in ln.strip("|").split("|")]
-        if len(cells) != len(headers):
+        if not ln.startswith("|") or len(cells) != len(headers):
             break
         rows[cells[0]] = dict(zip(headers, cells))
     return headers, rows
@@ -58,7 +60,9 @@ def test_table_rows_columns_and_traceability(smoke):
     for name, cells in rows.items():
         m = metrics["methods"][name]
         task = m["tasks"]["upft_synth"]
-        assert cells["upft_synth acc %"] == f"{100 * task['exact_match']:.1f} ± {100 * task['exact_match_stderr']:.1f}"
+        low, high = wilson_interval(task["correct"], task["n"])
+        assert cells["upft_synth acc %"] == f"{100 * task['exact_match']:.1f} ({100 * low:.1f}-{100 * high:.1f})"
+        assert len(task["outcomes"]) == task["n"] == len(metrics["questions"]["upft_synth"])
         assert cells["answered %"] == f"{100 * task['extracted']:.1f}"
         assert cells["stated %"] == f"{100 * task['stated']:.1f}"
         assert cells["sampled_tokens"] == f"{m['sampled_tokens']:,}"
@@ -71,6 +75,15 @@ def test_table_rows_columns_and_traceability(smoke):
         summary = json.loads((out / "methods" / name / "eval" / "summary.json").read_text())
         assert json.dumps(summary).count(str(task["exact_match"])) >= 1
     assert (out / "compare.md").read_text().strip() in printed
+    assert (out / "compare.md").read_text().startswith("### smoke: each method against rft")  # verdicts first
+    _, verdicts = _table(printed, "verdict")
+    assert set(verdicts) == set(METHOD_IDS) - {"rft"}
+    by_method = {c["method"]: c for c in metrics["comparisons"] if c["reference"] == "rft"}
+    for name, cells in verdicts.items():
+        c = by_method[name]
+        assert cells["verdict"].startswith(c["verdict"])
+        low, high = c["ci95"]
+        assert cells["vs rft (points, 95% CI)"] == f"{c['difference']:+.1f} ({low:+.1f} to {high:+.1f})"
     assert (out / "compare.png").stat().st_size > 1000
     assert "rft" in metrics["methods"] and metrics["methods"]["rft"]["sampled_tokens_vs_rft_pct"] == 100.0
 
@@ -184,3 +197,52 @@ def test_training_under_accelerate_launch_two_processes(tmp_path, monkeypatch, c
     assert stats["hardware"]["processes"] == 2
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["methods"]["sft"]["tuned_tokens"] == stats["tuned_tokens"] > 0
+
+
+def test_seeds_in_one_command_pool_into_verdicts_and_resume(tmp_path, monkeypatch, cache):
+    """--seeds 0,1: one folder, a run per seed, one verdict table over both; a run killed in seed 1 resumes
+    without redoing seed 0 or seed 1's finished phases; `report` on the seed folders gives the same verdicts."""
+    import upft_bench.evaluation
+    import upft_bench.train
+
+    monkeypatch.setenv("UPFT_BENCH_CACHE", str(cache))
+    out = tmp_path / "seeds"
+    args = ["compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out), "--seeds", "0,1",
+            "--methods", "base,sft,upft", "--set", "eval.limit=8", "--set", "report.reference=sft"]
+    real_train, real_eval = upft_bench.train.train, upft_bench.evaluation.evaluate
+    calls, evals = [], []
+
+    def dying_train(model, examples, config, output_dir, **kw):
+        calls.append(str(output_dir))
+        if "seed-1" in str(output_dir) and Path(output_dir).parent.name == "upft":
+            raise RuntimeError("killed")
+        return real_train(model, examples, config, output_dir, **kw)
+
+    monkeypatch.setattr(upft_bench.train, "train", dying_train)
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code != 0 and "killed" in repr(first.exception)
+    assert (out / "seed-0" / "metrics.json").exists() and not (out / "metrics.json").exists()
+
+    calls.clear()
+    monkeypatch.setattr(upft_bench.train, "train", lambda *a, **k: (calls.append(str(a[3])), real_train(*a, **k))[1])
+    monkeypatch.setattr(upft_bench.evaluation, "evaluate",
+                        lambda p, *a, **k: (evals.append(p), real_eval(p, *a, **k))[1])
+    done = CliRunner().invoke(main, args + ["--resume"])
+    assert done.exit_code == 0, done.output + repr(done.exception)
+    assert [Path(c).parent.name for c in calls] == ["upft"] and "seed-1" in calls[0]
+    assert len(evals) == 1 and evals[0].endswith("seed-1/methods/upft/train/model")  # base: reused from seed 0
+
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["seeds"] == [0, 1] and [r["seed"] for r in metrics["runs"]] == [0, 1]
+    comparisons = [c for c in metrics["comparisons"] if c["reference"] == "sft"]
+    assert {c["method"] for c in comparisons} == {"base", "upft"}
+    assert all(c["seeds"] == 2 and c["questions"] == 8 and len(c["mcnemar"]) == 2 for c in comparisons)
+    printed = done.output
+    headers, rows = _table(printed, "verdict")
+    assert headers == ["method", "task", "acc %", "vs sft (points, 95% CI)", "McNemar p", "MDE", "verdict"]
+    assert set(rows) == {"base", "upft"}
+
+    again = CliRunner().invoke(main, ["report", str(out / "seed-0"), str(out / "seed-1"), "--output",
+                                      str(tmp_path / "rep")])
+    assert again.exit_code == 0, again.output
+    assert _table(again.output, "verdict")[1] == rows

@@ -53,3 +53,23 @@ def test_defaults_run_every_method_and_seed_none_follows_the_experiment():
     assert cfg.train.seed == cfg.sampling.seed == cfg.method.seed == cfg.seed == 0
     with pytest.raises(ConfigError, match="train.seed .* differs from the experiment seed"):
         load_experiment(None, ["seed=1", "train.seed=2"])
+
+
+def test_seeds_make_one_run_each_and_base_seeds_vary_the_pretraining_seed():
+    from upft_bench.experiment import runs
+
+    cfg = load_experiment(None)
+    assert runs(cfg) == [(None, cfg)]
+    plan = runs(load_experiment(None, ["seeds=[3,4]"]))
+    assert [tag for tag, _ in plan] == ["seed-3", "seed-4"]
+    assert [(c.seed, c.train.seed, c.sampling.seed, c.method.seed, c.seeds) for _, c in plan] == [
+        (3, 3, 3, 3, None), (4, 4, 4, 4, None)]
+    both = runs(load_experiment(None, ["seeds=[0,1]", "base_seeds=[5,6]"]))
+    assert [tag for tag, _ in both] == ["base-5-seed-0", "base-5-seed-1", "base-6-seed-0", "base-6-seed-1"]
+    assert [c.pretrain.seed for _, c in both] == [5, 5, 6, 6]
+    with pytest.raises(ConfigError, match="base_seeds: only a base model built here"):
+        load_experiment(None, ["base_seeds=[1]", "model.path=some/model"])
+    with pytest.raises(ConfigError, match="seeds: give one or more distinct seeds"):
+        load_experiment(None, ["seeds=[1,1]"])
+    with pytest.raises(ConfigError, match="report: unknown method"):
+        load_experiment(None, ["report.reference=rtf"])

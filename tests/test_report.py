@@ -26,7 +26,9 @@ def _metrics(name="r", paper_model=None):
 def test_method_table_cells_come_from_metrics():
     lines = method_table(_metrics()).splitlines()
     upft = [c.strip() for c in next(ln for ln in lines if ln.startswith("| upft")).strip("|").split("|")]
-    assert upft == ["upft", "25.0 ± 2.0", "90.0", "80.0", "50.0", "15", "40", "1.0", "2.0", "3.0", "1.5%", "20.0%"]
+    # no per-question counts (an older file): the normal interval from the standard error
+    assert upft == ["upft", "25.0 (21.1-28.9)", "90.0", "80.0", "50.0", "15", "40", "1.0", "2.0", "3.0", "1.5%",
+                    "20.0%"]
 
 
 def test_reported_table_only_for_paper_models():
@@ -72,3 +74,39 @@ def test_no_spread_table_without_configs_or_with_a_repeated_seed():
     assert seed_groups([_metrics(), _metrics()]) == []
     assert seed_groups([_seeded(0, 0.2), _seeded(0, 0.3)]) == []
     assert "across" not in render_tables([_seeded(0, 0.2)])
+
+
+def _with_outcomes(seed, upft_bits):
+    m = _seeded(seed, upft_bits.count("1") / len(upft_bits))
+    q = len(upft_bits)
+    m["questions"] = {"upft_synth": [f"q{i}" for i in range(q)]}
+    m["config"]["report"] = {"reference": "rft", "also_against": ["base"], "margin": 2.0, "bootstrap_resamples": 1000}
+    bits = {"base": "0" * q, "rft": "1" * (q // 2) + "0" * (q - q // 2), "upft": upft_bits}
+    for name, b in bits.items():
+        m["methods"][name]["tasks"]["upft_synth"].update(outcomes=b, n=q, correct=b.count("1"),
+                                                         exact_match=b.count("1") / q)
+    return m
+
+
+def test_verdict_tables_open_the_report_and_come_from_outcomes():
+    runs = [_with_outcomes(0, "1" * 30 + "0" * 30), _with_outcomes(1, "1" * 34 + "0" * 26)]
+    text = render_tables(runs)
+    assert text.startswith("### r: each method against rft, 2 seeds (0, 1)")
+    assert "### r: each method against base, 2 seeds (0, 1)" in text
+    assert text.index("each method against") < text.index("across 2 seeds") < text.index("measured, seed 0")
+    upft = next(ln for ln in text.splitlines() if ln.startswith("| upft"))
+    cells = [c.strip() for c in upft.strip("|").split("|")]
+    assert cells[:3] == ["upft", "upft_synth", "53.3"] and cells[3].startswith("+3.3 (")
+    assert cells[4].endswith(")") and "pooled" in cells[4]
+    base = next(ln for ln in text.splitlines() if ln.startswith("| base") and "upft_synth" in ln)
+    assert base.rstrip(" |").endswith("worse")
+    # a wider margin changes the verdict; the reference can be another method
+    wide = render_tables(runs, margin=60.0)
+    assert "equivalent (within ±60)" in wide
+    assert "each method against base" in render_tables(runs, reference="base")
+
+
+def test_accuracy_cells_carry_wilson_intervals():
+    m = _with_outcomes(0, "0" * 60)
+    upft = next(ln for ln in method_table(m).splitlines() if ln.startswith("| upft"))
+    assert "0.0 (0.0-6.0)" in upft   # Wilson at 0 of 60: (0, 0.0602)

@@ -51,3 +51,42 @@ def test_train_summary_from_stats():
     stats = {"tuned_tokens": 3, "tuned_tokens_all_epochs": 6, "train_seconds": 1.234, "steps": 2, "final_loss": 0.5}
     s = TrainSummary.from_stats(stats, examples)
     assert (s.train_examples, s.prefix_examples, s.tuned_tokens, s.train_seconds, s.model) == (2, 1, 3, 1.23, None)
+
+
+def _run(seed, outcomes: dict[str, str], name="exp"):
+    """A run's metrics with per-question outcomes only (what paired statistics read)."""
+    q = len(next(iter(outcomes.values())))
+    methods = {m: {"tasks": {"t": {"exact_match": bits.count("1") / q, "outcomes": bits, "n": q,
+                                   "correct": bits.count("1")}}} for m, bits in outcomes.items()}
+    return {"name": name, "seed": seed, "tasks": ["t"], "methods": methods,
+            "questions": {"t": [f"q{i}" for i in range(q)]},
+            "config": {"seed": seed, "report": {"reference": "rft", "also_against": ["base"], "margin": 2.0,
+                                                "bootstrap_resamples": 2000}}}
+
+
+def test_paired_comparisons_pair_within_runs_and_pool_seeds():
+    from upft_bench.results import paired_comparisons
+
+    # 40 questions; upft right where rft is right plus 4 more in seed 0, and 4 fewer in seed 1.
+    rft = "1" * 20 + "0" * 20
+    runs = [_run(0, {"base": "0" * 40, "rft": rft, "upft": "1" * 24 + "0" * 16}),
+            _run(1, {"base": "0" * 40, "rft": rft, "upft": "1" * 16 + "0" * 24})]
+    comps = {(c["reference"], c["method"]): c for c in paired_comparisons(runs)}
+    assert set(comps) == {("rft", "base"), ("rft", "upft"), ("base", "rft"), ("base", "upft")}
+    upft = comps[("rft", "upft")]
+    assert upft["seeds"] == 2 and upft["questions"] == 40 and upft["difference"] == 0.0
+    assert [(t["method_only"], t["reference_only"]) for t in upft["mcnemar"]] == [(4, 0), (0, 4)]
+    assert upft["ci95"][0] < 0 < upft["ci95"][1] and upft["verdict"] == "inconclusive"
+    assert comps[("base", "rft")]["verdict"] == "better" and comps[("base", "rft")]["difference"] == 50.0
+    # the same runs given one by one or as one list give the same figures; another reference and margin apply
+    assert paired_comparisons(runs) == paired_comparisons(list(runs))
+    other = paired_comparisons(runs, reference="base", also_against=[], margin=60.0)
+    assert {c["reference"] for c in other} == {"base"} and all(c["margin"] == 60.0 for c in other)
+
+
+def test_runs_on_other_questions_are_not_paired():
+    from upft_bench.results import paired_comparisons
+
+    a, b = _run(0, {"rft": "10", "upft": "01"}), _run(1, {"rft": "10", "upft": "01"})
+    b["questions"]["t"] = ["x", "y"]
+    assert paired_comparisons([a, b]) == []

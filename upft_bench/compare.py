@@ -31,9 +31,9 @@ import click
 
 from upft_bench.atomic import write_json, write_text
 from upft_bench.config import ConfigError, dump_yaml
-from upft_bench.experiment import ExperimentConfig, changed_sections, load_experiment
+from upft_bench.experiment import ExperimentConfig, changed_sections, load_experiment, runs
 from upft_bench.methods import METHOD_IDS, METHODS, Method
-from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_metrics
+from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_experiment_metrics, build_metrics
 
 
 def _say(msg: str) -> None:
@@ -57,10 +57,39 @@ class Phases:
 
 # ---------------------------------------------------------------------------------------------- the pipeline
 def run_compare(cfg: ExperimentConfig, out: Path, resume: bool = False) -> dict:
-    """Run every configured method end to end; returns the metrics written to `out/metrics.json`."""
+    """Run every configured method end to end, for every seed; returns the metrics written to `out/metrics.json`.
+
+    One seed: the run lives in `out` itself. Several seeds (or base seeds): one single-seed run per sub-folder
+    (upft_bench.experiment.runs), each resumable on its own, then one metrics.json holding every run and the
+    paired statistics over all of them.
+    """
+    out = Path(out)
+    plan = runs(cfg)
+    if plan == [(None, cfg)]:
+        return _run_one(cfg, out, resume, {}, report=True)
+    phases = _open_run_folder(cfg, out, resume)
+    started = time.time()
+    shared_evals: dict[str, dict] = {}  # evaluations of one model (e.g. the base model) serve every run
+    results = []
+    for tag, run_cfg in plan:
+        finished = phases.done(f"run-{tag}")
+        if finished is not None:
+            metrics = json.loads((out / tag / "metrics.json").read_text())
+        else:
+            _say(f"[run] {tag}")
+            metrics = _run_one(run_cfg, out / tag, resume, shared_evals, report=False)
+            phases.mark(f"run-{tag}", {"seconds": metrics["total_seconds"]})
+        _remember_evals(metrics, out / tag, shared_evals)
+        results.append(metrics)
+    metrics = build_experiment_metrics(cfg, results, time.time() - started)
+    _report(metrics, out)
+    return metrics
+
+
+def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict, report: bool) -> dict:
+    """One seed: every method's phases into `out`; returns (and writes) that run's metrics.json."""
     from upft_bench.data import load_questions
 
-    out = Path(out)
     phases = _open_run_folder(cfg, out, resume)
     started = time.time()
 
@@ -75,12 +104,28 @@ def run_compare(cfg: ExperimentConfig, out: Path, resume: bool = False) -> dict:
         method, mdir = METHODS[name], out / "methods" / name
         samples, sampling = _sample(method, questions, cfg, base, out)
         training = _build_and_train(method, questions, samples, tokenizer, cfg, base, mdir, phases)
-        tasks, eval_seconds = _evaluate(name, training.model or str(mdir / "train" / "model"), cfg, mdir, phases)
+        model = training.model or str(mdir / "train" / "model")
+        tasks, eval_seconds = _evaluate(name, model, cfg, mdir, phases, shared_evals.get(model))
         rows[name] = MethodResult.of(method, sampling, training, tasks, eval_seconds)
 
     metrics = build_metrics(cfg, base, rows, _leaf_tasks(cfg.eval.tasks), time.time() - started)
-    _report(metrics, out)
+    if report:
+        _report(metrics, out)
+    else:
+        write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def _remember_evals(metrics: dict, out: Path, shared: dict) -> None:
+    """Note which model each method of a finished run evaluated, so a later run reuses an identical evaluation."""
+    for name, row in metrics["methods"].items():
+        model = row.get("model") or str(out / "methods" / name / "train" / "model")
+        if row.get("model"):  # only models shared between runs (the base model), never a run's own trained model
+            # No seconds were spent on a reused evaluation: the run that did it carries its cost.
+            tasks = {t: {**res, **({"question_ids": metrics["questions"][t]} if t in metrics.get("questions", {})
+                                   else {})} for t, res in row["tasks"].items()}
+            shared.setdefault(model, {"tasks": tasks, "eval_seconds": 0.0,
+                                      "reused_from": str(out / "methods" / name / "eval")})
 
 
 def _open_run_folder(cfg: ExperimentConfig, out: Path, resume: bool) -> Phases:
@@ -161,11 +206,19 @@ def _build_and_train(method: Method, questions, samples, tokenizer, cfg: Experim
     return summary
 
 
-def _evaluate(name: str, model_path: str, cfg: ExperimentConfig, mdir: Path, phases: Phases) -> tuple[dict, float]:
-    """Phase 2c: the method's model on the configured lm-eval tasks; (per-task results, seconds)."""
+def _evaluate(name: str, model_path: str, cfg: ExperimentConfig, mdir: Path, phases: Phases,
+              earlier: dict | None = None) -> tuple[dict, float]:
+    """Phase 2c: the method's model on the configured lm-eval tasks; (per-task results, seconds).
+
+    `earlier`: an evaluation of this very model under the same eval settings (another seed's run of the same base
+    model): greedy decoding gives the same outputs, so it is reused and the marker says where it came from.
+    """
     from upft_bench.evaluation import evaluate
 
     info = phases.done(f"eval-{name}")
+    if info is None and earlier is not None:
+        info = phases.mark(f"eval-{name}", earlier)
+        _say(f"[{name}] evaluation of {model_path} reused from {earlier['reused_from']}")
     if info is None:
         t0 = time.time()
         results = evaluate(
@@ -263,18 +316,30 @@ def _leaf_tasks(names: list[str]) -> list[str]:
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Local benchmark copies (layout of shared/data) instead of the Hub; default $UPFT_BENCH_DATA_DIR.")
 @click.option("--output", type=click.Path(file_okay=False), help="Result folder (default results/<config name>).")
+@click.option("--seeds", metavar="S1,S2,...",
+              help="Run every method once per seed into one folder (seed-S/ each); paired statistics pool them.")
+@click.option("--base-seeds", metavar="B1,B2,...",
+              help="Also vary the pretraining seed of the base model built here (offline default): base-B-seed-S/.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted comparison in --output; finished phases are kept.")
-def compare_cli(config, overrides, methods, data_dir, output, resume):
-    """Compare base, SFT, RFT, UPFT and UPFT+label filter from one base model: accuracy, tokens, seconds.
+def compare_cli(config, overrides, methods, data_dir, output, seeds, base_seeds, resume):
+    """Compare base, SFT, RFT, UPFT and UPFT+label filter from one base model: accuracy, tokens, seconds, and a
+    paired verdict for each method against RFT (and the base model).
 
     With no CONFIG, runs the shipped offline default (baselines/default.yaml): a tiny model built and
     pretrained here on synthetic arithmetic problems, fine-tuned by every method, evaluated on upft_synth.
     Writes results/<name>/ (config.yaml, samples, per-method train_stats.json and lm-eval output,
-    metrics.json, compare.md, compare.png) and prints the Markdown table.
+    metrics.json, compare.md, compare.png) and prints the Markdown tables. The verdict table comes first:
+    for each method the accuracy difference to the reference on the same questions with its 95% interval,
+    McNemar's exact p, the smallest detectable difference, and equivalent / better / worse / inconclusive
+    against the margin `report.margin` (2 points by default).
     """
     overrides = list(overrides)
     if methods:
         overrides.append(f"methods=[{methods}]")
+    if seeds:
+        overrides.append(f"seeds=[{seeds}]")
+    if base_seeds:
+        overrides.append(f"base_seeds=[{base_seeds}]")
     if data_dir:
         overrides.append(f"data.data_dir={data_dir}")
     try:
@@ -282,10 +347,8 @@ def compare_cli(config, overrides, methods, data_dir, output, resume):
     except ConfigError as err:
         raise click.ClickException(str(err)) from err
     out = Path(output) if output else Path("results") / cfg.name
-    from upft_bench.report import render_tables
-
     metrics = run_compare(cfg, out, resume=resume)
-    click.echo(render_tables([metrics]))
+    click.echo((out / "compare.md").read_text())
     _say(f"[done] {out}/compare.md, metrics.json, compare.png ({metrics['total_seconds']:.0f} s in all)")
 
 

@@ -39,7 +39,10 @@ import click
 from upft_bench.atomic import write_lines, write_text
 from upft_bench.prompts import SYSTEM_PROMPTS
 
-METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "mean_output_tokens", "eval_seconds")
+METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "correct", "mean_output_tokens",
+           "eval_seconds")
+# Besides METRICS a single task's row holds its per-question outcomes, in question order, so paired statistics can be
+# computed from metrics.json alone: `question_ids` (list) and `outcomes` ("1" correct / "0" not, one per question).
 
 
 def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, batch_size: int = 16,
@@ -167,14 +170,19 @@ def _task_row(task: str, res: dict, task_samples: list[dict], tokenizer, seconds
     for s, text in zip(task_samples, outputs):
         s["output_tokens"] = len(tokenizer(text, add_special_tokens=False)["input_ids"])
     counts = [s["output_tokens"] for s in task_samples]
+    ordered = sorted(task_samples, key=lambda s: s["doc_id"])
+    outcomes = "".join("1" if float(s["exact_match"]) == 1.0 else "0" for s in ordered)
     return {
         "exact_match": float(metrics["exact_match,none"]),
         "exact_match_stderr": _number(metrics.get("exact_match_stderr,none")),
         "extracted": float(metrics["extracted,none"]),
         "stated": float(metrics["stated,none"]),
         "n": len(task_samples),
+        "correct": outcomes.count("1"),
         "mean_output_tokens": sum(counts) / len(counts) if counts else 0.0,
         "eval_seconds": round(seconds, 3),
+        "question_ids": [str(s["doc"]["id"]) for s in ordered],
+        "outcomes": outcomes,
     }
 
 
@@ -189,6 +197,7 @@ def _group_row(rows: list[dict], member_samples: list[list[dict]]) -> dict:
         "extracted": sum(r["extracted"] for r in rows) / k,
         "stated": sum(r["stated"] for r in rows) / k,
         "n": sum(r["n"] for r in rows),
+        "correct": sum(r["correct"] for r in rows),
         "mean_output_tokens": sum(counts) / len(counts) if counts else 0.0,
         "eval_seconds": round(sum(r["eval_seconds"] for r in rows), 3),
     }
@@ -220,13 +229,16 @@ def format_table(rows: dict) -> str:
     """A Markdown table of `evaluate`'s result."""
     from tabulate import tabulate
 
+    from upft_bench.report import accuracy_interval
+
     body = []
     for name, r in rows.items():
-        err = r["exact_match_stderr"]
-        body.append([name, r["n"], f"{100 * r['exact_match']:.1f}" + (f" ± {100 * err:.1f}" if err is not None else ""),
+        ci = accuracy_interval(r)
+        acc = f"{100 * r['exact_match']:.1f}" + (f" ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else "")
+        body.append([name, r["n"], acc,
                      f"{100 * r['extracted']:.1f}", f"{100 * r['stated']:.1f}", f"{r['mean_output_tokens']:.1f}",
                      f"{r['eval_seconds']:.1f}"])
-    headers = ["task", "n", "exact_match %", "extracted %", "stated %", "mean_output_tokens", "eval_seconds"]
+    headers = ["task", "n", "exact_match % (95% CI)", "extracted %", "stated %", "mean_output_tokens", "eval_seconds"]
     return tabulate(body, headers=headers, tablefmt="github")
 
 

@@ -59,9 +59,28 @@ class LaunchConfig:
 
 
 @dataclass
+class ReportConfig:
+    reference: str = "rft"  # every other method is compared with it, question by question (paired)
+    also_against: list[str] = field(default_factory=lambda: ["base"])  # further references, a verdict table each
+    margin: float = 2.0  # equivalence margin in accuracy points: "equivalent" means within ±margin (TOST at 5%)
+    bootstrap_resamples: int = 10_000  # paired bootstrap over questions (and seeds) for the difference's interval
+
+    def __post_init__(self):
+        unknown = [m for m in [self.reference, *self.also_against] if m not in METHOD_IDS]
+        if unknown:
+            raise ValueError(f"report: unknown method(s) {', '.join(unknown)}; known: {', '.join(METHOD_IDS)}")
+        if self.margin <= 0:
+            raise ValueError(f"report.margin must be > 0 (accuracy points), got {self.margin}")
+        if self.bootstrap_resamples < 100:
+            raise ValueError("report.bootstrap_resamples must be >= 100")
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "default"  # result folder name under results/
     seed: int = 0  # one seed for sampling, example building and training
+    seeds: list[int] | None = None  # several seeds in one command: every method per seed (replaces `seed`)
+    base_seeds: list[int] | None = None  # also vary the built base model's pretraining seed (model.path null only)
     methods: list[str] = field(default_factory=lambda: list(METHOD_IDS))
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # used only when model.path is None
@@ -71,8 +90,16 @@ class ExperimentConfig:
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+    report: ReportConfig = field(default_factory=ReportConfig)
 
     def __post_init__(self):
+        for label, values in (("seeds", self.seeds), ("base_seeds", self.base_seeds)):
+            if values is not None and (not values or len(set(values)) != len(values)):
+                raise ValueError(f"{label}: give one or more distinct seeds, got {values}")
+        if self.seeds:
+            self.seed = self.seeds[0]
+        if self.base_seeds and self.model.path:
+            raise ValueError("base_seeds: only a base model built here (model.path: null) has a pretraining seed")
         # One seed and one prompt style for the whole experiment: sub-configs follow them, and a sub-config
         # that names a different one is a contradiction, not a preference.
         seeded = (("sampling", self.sampling), ("method", self.method), ("train", self.train))
@@ -103,6 +130,30 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] = ()) -
 
         path = baselines_dir() / "default.yaml"
     return load_dataclass(ExperimentConfig, path, overrides)
+
+
+def runs(cfg: ExperimentConfig) -> list[tuple[str | None, ExperimentConfig]]:
+    """The single-seed runs an experiment consists of, as (folder name, config) pairs.
+
+    One seed and no base seeds: [(None, cfg)], a run in the result folder itself. Otherwise one run per seed (and
+    per base seed), each in its own sub-folder (`seed-1`, or `base-0-seed-1` with base seeds), whose config is
+    the experiment's with that seed: the sections that follow the seed (sampling, method, train) follow it again.
+    """
+    if not cfg.seeds and not cfg.base_seeds:
+        return [(None, cfg)]
+    from upft_bench.config import from_dict, to_dict
+
+    out = []
+    for base_seed in cfg.base_seeds or [cfg.pretrain.seed]:
+        for seed in cfg.seeds or [cfg.seed]:
+            data = to_dict(cfg)
+            data.update(seed=seed, seeds=None, base_seeds=None)
+            for section in ("sampling", "method", "train"):
+                data[section]["seed"] = None
+            data["pretrain"]["seed"] = base_seed
+            tag = f"base-{base_seed}-seed-{seed}" if cfg.base_seeds else f"seed-{seed}"
+            out.append((tag, from_dict(ExperimentConfig, data, where=tag)))
+    return out
 
 
 def changed_sections(before: dict, cfg: ExperimentConfig) -> list[str]:

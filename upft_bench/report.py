@@ -25,10 +25,26 @@ def _pct(x) -> str:
     return "" if x is None else f"{100.0 * x:.1f}"
 
 
-def _acc(task: dict) -> str:
-    """Accuracy % with its standard error (lm-eval's), so differences within noise read as such."""
+def accuracy_interval(task: dict) -> tuple[float, float] | None:
+    """95% interval of a task's accuracy (fractions): Wilson's, which stays valid near 0% and 100%.
+
+    For a group row (an unweighted mean over tasks) or an older file without counts: the normal interval from
+    lm-eval's standard error, clipped to [0, 1]; None when neither is known.
+    """
+    from upft_bench.stats import wilson_interval
+
+    if task.get("correct") is not None and task.get("n") and "outcomes" in task:
+        return wilson_interval(int(task["correct"]), int(task["n"]))
     se = task.get("exact_match_stderr")
-    return _pct(task["exact_match"]) + (f" ± {100.0 * se:.1f}" if se is not None else "")
+    if se is None:
+        return None
+    return max(0.0, task["exact_match"] - 1.96 * se), min(1.0, task["exact_match"] + 1.96 * se)
+
+
+def _acc(task: dict) -> str:
+    """Accuracy % with its 95% interval, so differences within noise read as such."""
+    ci = accuracy_interval(task)
+    return _pct(task["exact_match"]) + (f" ({100 * ci[0]:.1f}-{100 * ci[1]:.1f})" if ci else "")
 
 
 def _num(x) -> str:
@@ -91,31 +107,86 @@ def reported_table(model: str) -> str:
     return table
 
 
-def render_tables(metrics_list: list[dict]) -> str:
-    """Markdown for one or more comparisons: measured tables, then the paper's numbers where they apply."""
+def verdict_table(comparisons: list[dict], reference: str) -> str:
+    """One row per (method, task) against `reference`: accuracy, paired difference, McNemar p, MDE, verdict."""
+    headers = ["method", "task", "acc %", f"vs {reference} (points, 95% CI)", "McNemar p", "MDE", "verdict"]
+    rows = []
+    for c in comparisons:
+        if c["reference"] != reference:
+            continue
+        ps = [f"{t['p']:.2g}" for t in c["mcnemar"]]
+        p_cell = ps[0] if len(ps) == 1 else f"{', '.join(ps)} (pooled {c['mcnemar_p_pooled']:.2g})"
+        rows.append([c["method"], c["task"], f"{c['accuracy']:.1f}",
+                     f"{c['difference']:+.1f} ({c['ci95'][0]:+.1f} to {c['ci95'][1]:+.1f})", p_cell,
+                     f"{c['mde']:.1f}", _verdict_words(c)])
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _verdict_words(c: dict) -> str:
+    if c["verdict"] == "equivalent":
+        return f"equivalent (within ±{c['margin']:g})"
+    if c["verdict"] == "inconclusive" and c.get("questions_needed"):
+        return f"inconclusive (~{c['questions_needed']:,} questions)"
+    return c["verdict"]
+
+
+VERDICT_NOTE = (
+    "Paired over the same questions (and seeds): the difference is the method's accuracy minus the reference's, in "
+    "points, with a 95% bootstrap interval over questions (and seeds). McNemar p is the exact test of each seed's "
+    "paired table (pooled: the tables summed). MDE is the smallest true difference this many questions detect at "
+    "80% power. Verdict: equivalent when the 90% interval lies inside ±margin (two one-sided tests at 5%); better "
+    "or worse when the 95% interval excludes 0; otherwise inconclusive, with roughly how many questions would "
+    "settle it if the observed difference held.\n"
+)
+
+
+def render_tables(metrics_list: list[dict], reference: str | None = None, margin: float | None = None) -> str:
+    """Markdown for one or more comparisons: per experiment its verdict tables (paired statistics recomputed from
+    the per-question outcomes), the spread over seeds, each run's measured table; then the paper's numbers."""
+    from upft_bench.results import paired_comparisons, runs_of
+
+    runs = [r for m in metrics_list for r in runs_of(m)]
     parts = []
-    for m in metrics_list:
-        parts.append(f"### {m['name']}: measured\n")
-        parts.append(f"Base model `{m['base_model']}`; trained on {m['train_questions']}; seed {m['seed']}; "
-                     f"{_hardware_line(m)}.\n")
-        parts.append(method_table(m) + "\n")
-        parts.append("acc % (± standard error), answered % (an answer could be read, last number included) and "
+    for group in experiment_groups(runs):
+        settings = group[0].get("config", {}).get("report", {})
+        comparisons = paired_comparisons(group, reference=reference, margin=margin)
+        seeds = ", ".join(str(m.get("seed")) for m in group)
+        for ref in dict.fromkeys(c["reference"] for c in comparisons):
+            what = f"{len(group)} seeds ({seeds})" if len(group) > 1 else f"seed {seeds}"
+            parts.append(f"### {group[0]['name']}: each method against {ref}, {what}\n")
+            parts.append(verdict_table(comparisons, ref) + "\n")
+        if comparisons:
+            margin_used = comparisons[0]["margin"]
+            parts.append(VERDICT_NOTE.replace("±margin", f"±{margin_used:g} points"))
+        elif settings:
+            parts.append("No paired statistics: these files hold no per-question outcomes.\n")
+        if len(group) > 1:
+            parts.append(f"### {group[0]['name']}: across {len(group)} seeds ({seeds})\n")
+            parts.append(seeds_table(group) + "\n")
+            parts.append("acc % is the mean ± standard deviation over seeds (n-1), then the lowest and highest run; "
+                         f"stated % and the costs relative to {REF} are means over seeds. The seed changes sampling, "
+                         "example building and training" + (
+                             "; base seeds change the base model too.\n" if _varies_base(group) else
+                             "; the base model is the same.\n"))
+        for m in group:
+            parts.append(f"### {m['name']}: measured" + (f", seed {m['seed']}" if len(group) > 1 else "") + "\n")
+            parts.append(f"Base model `{m['base_model']}`; trained on {m['train_questions']}; seed {m['seed']}; "
+                         f"{_hardware_line(m)}.\n")
+            parts.append(method_table(m) + "\n")
+        parts.append("acc % (95% Wilson interval), answered % (an answer could be read, last number included) and "
                      "stated % (a final answer is stated: boxed, ####, \"the answer is\") are percentages of "
                      "evaluated questions; out tokens is the mean output length; sampled/tuned tokens are counts; "
                      f"seconds are wall-clock; the last two columns are percentages of the {REF} row. Numbers come "
                      "from metrics.json.\n")
-    for group in seed_groups(metrics_list):
-        seeds = ", ".join(str(m.get("seed")) for m in group)
-        parts.append(f"### {group[0]['name']}: across {len(group)} seeds ({seeds})\n")
-        parts.append(seeds_table(group) + "\n")
-        parts.append("acc % is the mean ± standard deviation over seeds (n-1), then the lowest and highest run; "
-                     f"stated % and the costs relative to {REF} are means over seeds. The seed changes sampling, "
-                     "example building and training; the base model is the same.\n")
-    shown = {m.get("paper_model") for m in metrics_list} - {None}
+    shown = {m.get("paper_model") for m in runs} - {None}
     for model in sorted(shown):
         parts.append(f"### {model}: reported by the paper (not measured here)\n")
         parts.append(reported_table(model) + "\n")
     return "\n".join(parts)
+
+
+def _varies_base(group: list[dict]) -> bool:
+    return len({m.get("base_model") for m in group}) > 1
 
 
 def _without_seeds(config):
@@ -125,6 +196,21 @@ def _without_seeds(config):
     if isinstance(config, list):
         return [_without_seeds(v) for v in config]
     return config
+
+
+def experiment_groups(runs: list[dict]) -> list[list[dict]]:
+    """Runs grouped by experiment (same name, tasks and config but the seeds), every run in exactly one group, in
+    the order of each group's first run. A run without a recorded config is a group of its own."""
+    groups: dict[str, list[dict]] = {}
+    for i, m in enumerate(runs):
+        key = (json.dumps([m["name"], m["tasks"], _without_seeds(m["config"])], sort_keys=True, default=str)
+               if isinstance(m.get("config"), dict) else f"run {i}")
+        group = groups.setdefault(key, [])
+        if any(g.get("seed") == m.get("seed") and g.get("base_model") == m.get("base_model") for g in group):
+            groups[f"{key} #{i}"] = [m]  # the same seed twice: another experiment, not another seed
+        else:
+            group.append(m)
+    return list(groups.values())
 
 
 def seed_groups(metrics_list: list[dict]) -> list[list[dict]]:
@@ -184,38 +270,44 @@ def _hardware_line(metrics: dict) -> str:
 
 
 def plot(metrics_list: list[dict], path: Path) -> None:
-    """Accuracy vs sampled tokens and vs tuned tokens per method (the paper's Figure 1 view)."""
+    """Accuracy vs sampled tokens and vs tuned tokens per method (the paper's Figure 1 view), each point with its
+    95% interval; one colour per method, one marker per run (seed), both in legends."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.lines import Line2D
 
-    tags = _run_tags(metrics_list)
-    methods = list(dict.fromkeys(name for m in metrics_list for name in m["methods"]))
+    from upft_bench.results import runs_of
+
+    runs = [r for m in metrics_list for r in runs_of(m)]
+    tags = _run_tags(runs)
+    methods = list(dict.fromkeys(name for m in runs for name in m["methods"]))
     colours = {name: f"C{i % 10}" for i, name in enumerate(methods)}   # one colour per method in every run
     markers = "osD^vPX*<>"                                               # one marker per run
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
     for ax, key, label in ((axes[0], "sampled_tokens", "sampled tokens"), (axes[1], "tuned_tokens", "tuned tokens")):
-        labelled = set()
-        for r, m in enumerate(metrics_list):
+        for r, m in enumerate(runs):
+            # Runs side by side, a few percent apart on the log axis, so their bars do not hide each other.
+            shift = 1.0 + 0.06 * (r - (len(runs) - 1) / 2)
             for name, row in m["methods"].items():
                 acc = row.get("accuracy_mean")
                 if acc is None:
                     continue
-                x = max(row.get(key) or 0, 1)  # log axis: the base model's 0 tokens sit at 1
-                ax.scatter(x, 100 * acc, s=50, color=colours[name], marker=markers[r % len(markers)])
-                if name not in labelled:   # each method named once, next to its first point
-                    labelled.add(name)
-                    ax.annotate(name, (x, 100 * acc), textcoords="offset points", xytext=(5, 4), fontsize=8,
-                                color=colours[name])
+                low, high = _mean_interval(row, m["tasks"])
+                x = max(row.get(key) or 0, 1) * shift  # log axis: the base model's 0 tokens sit at 1
+                ax.errorbar(x, 100 * acc, yerr=[[100 * (acc - low)], [100 * (high - acc)]], fmt=markers[r % 10],
+                            color=colours[name], markersize=6, capsize=3, elinewidth=1)
         ax.set_xscale("log")
-        ax.margins(x=0.08, y=0.1)   # room for the labels of the highest and rightmost points
+        ax.margins(x=0.1, y=0.1)
         ax.set_xlabel(f"{label} (log scale; 0 plotted at 1)")
-        ax.set_ylabel("mean accuracy %")
+        ax.set_ylabel("mean accuracy % (95% interval)")
         ax.grid(True, alpha=0.3)
         ax.set_title(f"accuracy vs {label}")
-    if len(metrics_list) > 1:
+    method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[n], label=n) for n in methods]
+    first = axes[0].legend(handles=method_handles, fontsize=8, loc="best", title="method", title_fontsize=8)
+    axes[0].add_artist(first)
+    if len(runs) > 1:
         handles = [Line2D([], [], linestyle="", marker=markers[r % len(markers)], color="0.4", label=tag)
                    for r, tag in enumerate(tags)]
         axes[1].legend(handles=handles, fontsize=8, loc="best", title="run", title_fontsize=8)
@@ -225,21 +317,43 @@ def plot(metrics_list: list[dict], path: Path) -> None:
     plt.close(fig)
 
 
-def _run_tags(metrics_list: list[dict]) -> list[str]:
-    """A short name per run for legends: its name, with the seed where names repeat."""
-    names = [m["name"] for m in metrics_list]
-    return [f"{m['name']} (seed {m.get('seed')})" if names.count(m["name"]) > 1 else m["name"] for m in metrics_list]
+def _mean_interval(row: dict, tasks: list[str]) -> tuple[float, float]:
+    """95% interval of a row's mean accuracy: the task's own for one task; for several, the normal interval of the
+    unweighted mean from the per-task binomial variances."""
+    acc = row["accuracy_mean"]
+    if len(tasks) == 1 and tasks[0] in row["tasks"]:
+        ci = accuracy_interval(row["tasks"][tasks[0]])
+        return ci if ci else (acc, acc)
+    var = sum(t["exact_match"] * (1 - t["exact_match"]) / max(t.get("n") or 1, 1)
+              for name, t in row["tasks"].items() if name in tasks)
+    half = 1.96 * var ** 0.5 / len(tasks)
+    return max(0.0, acc - half), min(1.0, acc + half)
 
 
-def render_report(metrics_list: list[dict], out_dir: Path) -> None:
+def _run_tags(runs: list[dict]) -> list[str]:
+    """A short name per run for legends: its name, with the seed (and base seed) where names repeat."""
+    names = [m["name"] for m in runs]
+    tags = []
+    for m in runs:
+        tag = m["name"]
+        if names.count(m["name"]) > 1:
+            base_seed = (m.get("config") or {}).get("pretrain", {}).get("seed")
+            tag += f" (seed {m.get('seed')}" + (f", base {base_seed})" if _varies_base(runs) else ")")
+        tags.append(tag)
+    return tags
+
+
+def render_report(metrics_list: list[dict], out_dir: Path, reference: str | None = None,
+                  margin: float | None = None) -> None:
     """Write compare.md and compare.png into `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "compare.md", render_tables(metrics_list))
+    write_text(out_dir / "compare.md", render_tables(metrics_list, reference=reference, margin=margin))
     plot(metrics_list, out_dir / "compare.png")
 
 
 def load_metrics(path: Path) -> dict:
+    """A metrics.json (of one run, or of a several-seed experiment holding its runs), with a named error."""
     path = Path(path)
     file = path / "metrics.json" if path.is_dir() else path
     try:
@@ -248,7 +362,7 @@ def load_metrics(path: Path) -> dict:
         raise click.ClickException(f"{file}: cannot read ({err.strerror})") from err
     except json.JSONDecodeError as err:
         raise click.ClickException(f"{file}: not valid JSON ({err})") from err
-    for key in ("name", "tasks", "methods"):
+    for key in ("name", "tasks", "runs" if "runs" in data else "methods"):
         if key not in data:
             raise click.ClickException(f"{file}: missing field '{key}' (not a upft-bench metrics.json?)")
     return data
@@ -258,13 +372,19 @@ def load_metrics(path: Path) -> dict:
 @click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--output", type=click.Path(file_okay=False),
               help="Where to write compare.md/compare.png (default: the single RUN's folder; required for several).")
-def report_cli(runs, output):
-    """Rebuild the Markdown tables and the plot from RUNS (result folders or metrics.json files)."""
+@click.option("--reference", help="Compare every method with this one (default: the runs' report.reference, rft).")
+@click.option("--margin", type=float, help="Equivalence margin in accuracy points (default: report.margin, 2).")
+def report_cli(runs, output, reference, margin):
+    """Rebuild the Markdown tables and the plot from RUNS (result folders or metrics.json files).
+
+    Runs of one experiment under different seeds (given as separate folders, or one several-seed folder) are
+    pooled: the paired statistics and verdicts are recomputed from their per-question outcomes.
+    """
     metrics = [load_metrics(Path(r)) for r in runs]
     if output is None:
         if len(runs) != 1:
             raise click.UsageError("several runs: pass --output for the combined report")
         first = Path(runs[0])
         output = first if first.is_dir() else first.parent
-    render_report(metrics, Path(output))
-    click.echo(render_tables(metrics))
+    render_report(metrics, Path(output), reference=reference, margin=margin)
+    click.echo((Path(output) / "compare.md").read_text())

@@ -107,7 +107,8 @@ def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: li
             denom = getattr(reference, key) if reference else 0
             setattr(row, f"{key}_vs_{COST_REFERENCE}_pct",
                     round(100.0 * getattr(row, key) / denom, 2) if denom else None)
-    return {
+    questions = _hoist_question_ids(rows)
+    metrics = {
         "name": cfg.name,
         "base_model": base_model,
         "paper_model": cfg.model.paper_name or paper_model(cfg.model.path),
@@ -116,7 +117,88 @@ def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: li
         "train_questions": f"{cfg.data.train}/{cfg.data.train_split} (limit {cfg.data.train_limit})",
         "seed": cfg.seed,
         "methods": {name: asdict(row) for name, row in rows.items()},
+        "questions": questions,
         "total_seconds": round(total_seconds, 2),
         "units": UNITS,
         "config": to_dict(cfg),
     }
+    metrics["comparisons"] = paired_comparisons([metrics])
+    return metrics
+
+
+def build_experiment_metrics(cfg, runs: list[dict], total_seconds: float) -> dict:
+    """metrics.json of a several-seed experiment: every run's metrics, and paired statistics over all runs."""
+    first = runs[0]
+    metrics = {
+        "name": cfg.name,
+        "kind": "experiment",
+        "seeds": [r["seed"] for r in runs],
+        "base_seeds": [r["config"]["pretrain"]["seed"] for r in runs] if cfg.base_seeds else None,
+        "base_model": first["base_model"] if len({r["base_model"] for r in runs}) == 1 else None,
+        "paper_model": first["paper_model"],
+        "tasks": first["tasks"],
+        "comparisons": paired_comparisons(runs),
+        "runs": runs,
+        "total_seconds": round(total_seconds, 2),
+        "units": UNITS,
+        "config": to_dict(cfg),
+    }
+    return metrics
+
+
+def _hoist_question_ids(rows: dict[str, MethodResult]) -> dict[str, list[str]]:
+    """Per task, the question ids that every method's `outcomes` string follows (kept once, not per method)."""
+    questions: dict[str, list[str]] = {}
+    for row in rows.values():
+        for task, res in row.tasks.items():
+            ids = res.pop("question_ids", None)
+            if ids is None:
+                continue
+            if questions.setdefault(task, ids) != ids:
+                raise ValueError(f"{task}: methods were evaluated on different questions ({row.method})")
+    return questions
+
+
+def runs_of(metrics: dict) -> list[dict]:
+    """The single-seed runs inside a metrics.json (itself, or an experiment's `runs`)."""
+    return list(metrics["runs"]) if "runs" in metrics else [metrics]
+
+
+def paired_comparisons(runs: list[dict], reference: str | None = None, also_against: list[str] | None = None,
+                       margin: float | None = None, resamples: int | None = None) -> list[dict]:
+    """Every method against each reference on each task, paired question by question over all `runs`.
+
+    The runs are seeds of one experiment (same tasks and questions); within a run a method pairs with that run's
+    reference. Settings default to the experiment's `report` section (reference rft, also base, margin 2 points).
+    Returns one dict per (reference, method, task): upft_bench.stats.compare_paired's figures plus their names.
+    """
+    import numpy as np
+
+    from upft_bench.stats import compare_paired
+
+    settings = runs[0].get("config", {}).get("report", {})
+    reference = reference or settings.get("reference", COST_REFERENCE)
+    others = settings.get("also_against", ["base"]) if also_against is None else also_against
+    margin = float(margin if margin is not None else settings.get("margin", 2.0))
+    resamples = int(resamples or settings.get("bootstrap_resamples", 10_000))
+    methods = [m for m in runs[0]["methods"] if all(m in r["methods"] for r in runs)]
+    out = []
+    for ref in dict.fromkeys([reference, *others]):
+        if ref not in methods:
+            continue
+        for task in runs[0]["tasks"]:
+            ids = [r.get("questions", {}).get(task) for r in runs]
+            if any(i is None for i in ids) or any(i != ids[0] for i in ids):
+                continue  # no per-question outcomes (older files) or different questions: nothing to pair
+            ref_outcomes = np.array([_bits(r["methods"][ref]["tasks"][task]) for r in runs])
+            for name in methods:
+                if name == ref:
+                    continue
+                outcomes = np.array([_bits(r["methods"][name]["tasks"][task]) for r in runs])
+                stats = compare_paired(outcomes, ref_outcomes, margin=margin, n_resamples=resamples)
+                out.append({"method": name, "reference": ref, "task": task, **stats})
+    return out
+
+
+def _bits(task_row: dict) -> list[bool]:
+    return [c == "1" for c in task_row["outcomes"]]
