@@ -246,3 +246,104 @@ def test_seeds_in_one_command_pool_into_verdicts_and_resume(tmp_path, monkeypatc
                                       str(tmp_path / "rep")])
     assert again.exit_code == 0, again.output
     assert _table(again.output, "verdict")[1] == rows
+
+
+def _sweep_run(out, cache, monkeypatch, extra=()):
+    import upft_bench.evaluation
+
+    monkeypatch.setenv("UPFT_BENCH_CACHE", str(cache))
+    real_eval, evals = upft_bench.evaluation.evaluate, []
+    monkeypatch.setattr(upft_bench.evaluation, "evaluate",
+                        lambda p, *a, **k: (evals.append(p), real_eval(p, *a, **k))[1])
+    result = CliRunner().invoke(main, ["compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out),
+                                       "--sweep", "train.lr=1e-4,2e-4", "--set", "data.val_limit=8", *extra])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    return json.loads((out / "metrics.json").read_text()), result.output, evals
+
+
+def test_sweep_trains_every_setting_and_evaluates_the_test_task_once(tmp_path, monkeypatch, cache):
+    metrics, printed, evals = _sweep_run(tmp_path / "sweep", cache, monkeypatch)
+    trained = [name for name in METHOD_IDS if name != "base"]
+    assert len(evals) == len(METHOD_IDS)  # the test tasks: once per method, the chosen model only
+    for name in trained:
+        row = metrics["methods"][name]
+        assert [v["setting"] for v in row["validation"]] == [{"train.lr": 1e-4}, {"train.lr": 2e-4}]
+        assert all(v["n"] == 8 for v in row["validation"])
+        assert row["setting"] in [v["setting"] for v in row["validation"]]
+        best = max(v["accuracy"] for v in row["validation"])
+        assert row["setting"] == next(v["setting"] for v in row["validation"] if v["accuracy"] == best)
+        for lr in ("0.0001", "0.0002"):   # both settings trained, each in its own folder
+            if row["train_examples"]:
+                assert (tmp_path / "sweep" / "methods" / name / "sweep" / f"train.lr={lr}" / "train" / "model").is_dir()
+    md = (tmp_path / "sweep" / "compare.md").read_text()
+    _, table = _table(md, "validation acc %")
+    assert "### smoke: validation" in md and len([ln for ln in md.splitlines() if ln.startswith("| sft ")]) >= 3
+    headers, rows = _table(md)
+    assert "setting" in headers and rows["sft"]["setting"].startswith("train.lr=")
+
+
+def test_changing_the_test_answers_changes_no_selection(tmp_path, monkeypatch, cache):
+    """Selection reads validation questions only: scrambled test answers leave every choice and score as it was,
+    and the validation questions are disjoint from the training and the test questions."""
+    import upft_bench.data
+    from upft_bench.selection import validation_questions
+
+    first, _, _ = _sweep_run(tmp_path / "a", cache, monkeypatch, ["--methods", "base,sft,upft"])
+    real = upft_bench.data.load_questions
+
+    def scrambled(name, split="test", *a, **k):
+        qs = real(name, split, *a, **k)
+        if split != "test":
+            return qs
+        return [upft_bench.data.Question(q.id, q.question, str(int(q.answer) + 1), q.solution, q.kind, q.meta)
+                for q in qs]
+
+    monkeypatch.setattr(upft_bench.data, "load_questions", scrambled)
+    second, _, _ = _sweep_run(tmp_path / "b", cache, monkeypatch, ["--methods", "base,sft,upft"])
+    log = (tmp_path / "b" / "methods" / "sft" / "eval" / "samples_upft_synth.jsonl").read_text().splitlines()
+    answers = {json.loads(ln)["doc"]["id"]: json.loads(ln)["doc"]["answer"] for ln in log}
+    assert answers and all(answers[q.id] == str(int(q.answer) + 1) for q in real("synth", "test") if q.id in answers)
+    for name in ("sft", "upft"):
+        assert second["methods"][name]["setting"] == first["methods"][name]["setting"]
+        assert second["methods"][name]["validation"] == first["methods"][name]["validation"]
+    cfg = load_experiment(baselines_dir() / "smoke.yaml", ["data.val_limit=8"])
+    val = {q.id for q in validation_questions(cfg)}
+    train = {q.id for q in real("synth", "train", limit=cfg.data.train_limit)}
+    assert len(val) == 8 and not val & train and not val & {q.id for q in real("synth", "test")}
+
+
+def test_flops_are_recomputed_from_the_saved_files(smoke):
+    """Every FLOPs figure of the smoke run follows from its saved samples, examples and evaluation logs."""
+    from transformers import AutoTokenizer
+
+    from upft_bench.compute import ModelShape, generation_flops, trained_positions, training_flops
+    from upft_bench.examples import read_examples
+    from upft_bench.sampling import read_samples
+
+    out, _ = smoke
+    metrics = json.loads((out / "metrics.json").read_text())
+    cfg = load_experiment(baselines_dir() / "smoke.yaml")
+    shape = ModelShape.from_model_dir(metrics["base_model"])
+    tok = AutoTokenizer.from_pretrained(metrics["base_model"])
+    for name, row in metrics["methods"].items():
+        expected = 0
+        if row["sample_pool"]:
+            for s in read_samples(out / "samples" / f"{row['sample_pool']}.jsonl"):
+                prompt = len(tok(s.prompt, add_special_tokens=False)["input_ids"])
+                expected += generation_flops(shape, prompt, s.num_tokens)
+        assert row["sample_flops"] == expected, name
+        examples_file = out / "methods" / name / "examples.jsonl"
+        trained = read_examples(examples_file) if row["train_examples"] else []
+        assert row["train_flops"] == (training_flops(shape, trained_positions(trained, cfg.train)) if trained else 0)
+        log = [json.loads(ln) for ln in
+               (out / "methods" / name / "eval" / "samples_upft_synth.jsonl").read_text().splitlines()]
+        assert row["eval_flops"] == sum(
+            generation_flops(shape, len(tok(s["arguments"][0][0], add_special_tokens=False)["input_ids"]),
+                             len(tok(s["filtered_resps"][0], add_special_tokens=False)["input_ids"])) for s in log)
+        assert row["total_flops"] == row["sample_flops"] + row["train_flops"] + row["eval_flops"]
+        assert row["sample_cpu_seconds"] >= 0 and row["eval_cpu_seconds"] > 0
+    rft = metrics["methods"]["rft"]
+    upft = metrics["methods"]["upft"]
+    assert upft["flops_vs_rft_pct"]["sample"] == round(100 * upft["sample_flops"] / rft["sample_flops"], 2)
+    assert rft["flops_vs_rft_pct"]["total"] == 100.0
+    assert "sample FLOPs" in (out / "compare.md").read_text()

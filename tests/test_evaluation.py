@@ -87,16 +87,16 @@ def test_unknown_task_and_bad_data_dir_fail_before_loading_a_model(tmp_path):
 
 
 def test_group_row_is_unweighted_mean():
-    rows = [dict(exact_match=1.0, exact_match_stderr=0.0, extracted=1.0, stated=1.0, n=10, mean_output_tokens=0,
-                 eval_seconds=1.0),
-            dict(exact_match=0.0, exact_match_stderr=0.1, extracted=0.5, stated=0.0, n=1000, mean_output_tokens=0,
-                 eval_seconds=2.0)]
+    rows = [dict(exact_match=1.0, exact_match_stderr=0.0, extracted=1.0, stated=1.0, n=10, correct=10,
+                 mean_output_tokens=0, eval_seconds=1.0, flops=100),
+            dict(exact_match=0.0, exact_match_stderr=0.1, extracted=0.5, stated=0.0, n=1000, correct=0,
+                 mean_output_tokens=0, eval_seconds=2.0, flops=23)]
     samples = [[{"output_tokens": 4}] * 10, [{"output_tokens": 8}] * 1000]
     row = _group_row(rows, samples)
     assert row["exact_match"] == 0.5 and row["extracted"] == 0.75 and row["stated"] == 0.5 and row["n"] == 1010
     assert row["exact_match_stderr"] == pytest.approx(math.sqrt(0.01) / 2)
     assert row["mean_output_tokens"] == pytest.approx((40 + 8000) / 1010)
-    assert row["eval_seconds"] == 3.0
+    assert row["eval_seconds"] == 3.0 and row["correct"] == 10 and row["flops"] == 123
 
 
 def test_system_prompt_text():

@@ -10,8 +10,10 @@ from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_met
 
 def _row(name, acc, sampled, tuned, model=None):
     tasks = {"upft_synth": {"exact_match": acc}, "other": {"exact_match": acc / 2}}
-    return MethodResult.of(METHODS[name], SampleCost(sampled_tokens=sampled, samples=sampled // 10),
-                           TrainSummary(tuned_tokens=tuned, model=model), tasks, 1.5)
+    sampling = SampleCost(sampled_tokens=sampled, samples=sampled // 10, sample_flops=sampled)
+    return MethodResult.of(METHODS[name], sampling,
+                           TrainSummary(tuned_tokens=tuned, model=model, train_flops=6 * tuned),
+                           {"tasks": tasks, "eval_seconds": 1.5, "eval_flops": 100})
 
 
 def test_metrics_from_rows():
@@ -29,6 +31,9 @@ def test_metrics_from_rows():
     assert metrics["methods"]["base"]["sampled_tokens_vs_rft_pct"] == 0.0
     assert metrics["methods"]["base"]["model"] == "base/path" and metrics["methods"]["base"]["uses_labels"] is False
     assert metrics["total_seconds"] == 12.35 and metrics["seed"] == cfg.seed
+    assert upft["total_flops"] == 30 + 600 + 100
+    assert upft["flops_vs_rft_pct"] == {"sample": 1.5, "train": 25.0, "eval": 100.0,
+                                        "total": round(100 * 730 / (2000 + 2400 + 100), 2)}
 
 
 def test_no_reference_row_means_no_relative_cost():

@@ -29,10 +29,12 @@ from pathlib import Path
 
 import click
 
+from upft_bench import selection
 from upft_bench.atomic import write_json, write_text
 from upft_bench.config import ConfigError, dump_yaml
 from upft_bench.experiment import ExperimentConfig, changed_sections, load_experiment, runs
 from upft_bench.methods import METHOD_IDS, METHODS, Method
+from upft_bench.resources import measure
 from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_experiment_metrics, build_metrics
 
 
@@ -99,14 +101,35 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
                                limit=cfg.data.train_limit)
     _say(f"[questions] {len(questions)} from {cfg.data.train}/{cfg.data.train_split}")
 
+    validation = selection.validation_questions(cfg)
+    if validation:
+        _say(f"[questions] {len(validation)} validation questions held out after them (selection only)")
+
     rows: dict[str, MethodResult] = {}
+    scores: dict[str, dict] = {}  # model path -> its validation score (the base model's serves several methods)
     for name in cfg.methods:
         method, mdir = METHODS[name], out / "methods" / name
-        samples, sampling = _sample(method, questions, cfg, base, out)
-        training = _build_and_train(method, questions, samples, tokenizer, cfg, base, mdir, phases)
-        model = training.model or str(mdir / "train" / "model")
-        tasks, eval_seconds = _evaluate(name, model, cfg, mdir, phases, shared_evals.get(model))
-        rows[name] = MethodResult.of(method, sampling, training, tasks, eval_seconds)
+        trials = []
+        # One setting, or every setting of the sweep's grid; samples are per setting only if a setting changes them.
+        for setting in selection.grid(cfg.sweep) if method.trains else [{}]:
+            mcfg = selection.configured(cfg, name, setting)
+            tag = selection.setting_tag(setting)
+            sdir = mdir / "sweep" / tag if cfg.sweep else mdir
+            samples, sampling = _sample(method, questions, mcfg, base, out, tokenizer, phases)
+            training = _build_and_train(method, questions, samples, tokenizer, mcfg, base, sdir, phases,
+                                        phase=f"train-{name}" + (f"@{tag}" if setting else ""))
+            model = training.model or str(sdir / "train" / "model")
+            score = _validate(name, setting, model, validation, mcfg, sdir, phases, scores) if validation else None
+            trials.append((setting, sampling, training, model, score))
+        chosen = selection.choose([(t[0], t[4]) for t in trials]) if cfg.sweep and method.trains else 0
+        setting, sampling, training, model, _ = trials[chosen]
+        if cfg.sweep and method.trains:
+            _say(f"[{name}] chosen on validation: {selection.setting_tag(setting)}")
+        evaluation = _evaluate(name, model, cfg, mdir, phases, shared_evals.get(model))
+        rows[name] = MethodResult.of(method, sampling, training, evaluation,
+                                     setting={**cfg.per_method.get(name, {}), **setting},
+                                     validation=[{"setting": t[0], **t[4]} for t in trials if t[4] is not None],
+                                     selection_flops=_selection_flops(trials, chosen))
 
     metrics = build_metrics(cfg, base, rows, _leaf_tasks(cfg.eval.tasks), time.time() - started)
     if report:
@@ -119,12 +142,12 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
 def _remember_evals(metrics: dict, out: Path, shared: dict) -> None:
     """Note which model each method of a finished run evaluated, so a later run reuses an identical evaluation."""
     for name, row in metrics["methods"].items():
-        model = row.get("model") or str(out / "methods" / name / "train" / "model")
-        if row.get("model"):  # only models shared between runs (the base model), never a run's own trained model
+        model = row.get("model")
+        if model == metrics["base_model"]:  # only models shared between runs (the base model), never a trained one
             # No seconds were spent on a reused evaluation: the run that did it carries its cost.
             tasks = {t: {**res, **({"question_ids": metrics["questions"][t]} if t in metrics.get("questions", {})
                                    else {})} for t, res in row["tasks"].items()}
-            shared.setdefault(model, {"tasks": tasks, "eval_seconds": 0.0,
+            shared.setdefault(model, {"tasks": tasks, "eval_seconds": 0.0, "eval_flops": 0, "eval_cpu_seconds": 0.0,
                                       "reused_from": str(out / "methods" / name / "eval")})
 
 
@@ -159,31 +182,44 @@ def _base_model(cfg: ExperimentConfig, phases: Phases) -> str:
     return info["path"]
 
 
-def _sample(method: Method, questions, cfg: ExperimentConfig, base: str, out: Path) -> tuple[list, SampleCost]:
+def _sample(method: Method, questions, cfg: ExperimentConfig, base: str, out: Path, tokenizer,
+            phases: Phases) -> tuple[list, SampleCost]:
     """Phase 2a: the method's samples. A finished pool is reused, an interrupted one resumes."""
+    from upft_bench.compute import sampling_flops
     from upft_bench.sampling import sample_solutions, summarise
 
     requests = method.plan(questions, cfg.method)
     if not requests:
         return [], SampleCost()
     pool = _pool_key(requests)
-    samples = sample_solutions(base, requests, cfg.sampling, out / "samples" / f"{pool}.jsonl")
+    # What generating the pool used is recorded once, by the method that generated it: a method sharing the pool
+    # (the label filter shares RFT's) is charged the same, as it would have to sample it alone.
+    used = phases.done(f"sample-{pool}")
+    with measure() as measured:
+        samples = sample_solutions(base, requests, cfg.sampling, out / "samples" / f"{pool}.jsonl")
+    if used is None:
+        shape = _shape(base)
+        used = phases.mark(f"sample-{pool}", {**measured, "flops": sampling_flops(shape, samples, tokenizer)
+                                              if shape else None})
     summary = summarise(samples)
     cost = SampleCost(sampled_tokens=int(summary["sampled_tokens"]), samples=int(summary["samples"]),
-                      sample_seconds=round(float(summary["seconds"]), 2), sample_pool=pool)
+                      sample_seconds=round(float(summary["seconds"]), 2), sample_pool=pool,
+                      sample_flops=used["flops"], sample_cpu_seconds=used["cpu_seconds"],
+                      sample_peak_rss_mb=used["peak_rss_mb"])
     _say(f"[{method.name}] samples: {cost.samples} ({cost.sampled_tokens:,} tokens, "
          f"{cost.sample_seconds:.1f} s generating; pool {pool})")
     return samples, cost
 
 
 def _build_and_train(method: Method, questions, samples, tokenizer, cfg: ExperimentConfig, base: str, mdir: Path,
-                     phases: Phases) -> TrainSummary:
-    """Phase 2b: the method's training examples (methods/<name>/examples.jsonl) and its fine-tuned model."""
+                     phases: Phases, phase: str) -> TrainSummary:
+    """Phase 2b: the method's training examples (`mdir`/examples.jsonl) and its fine-tuned model (`mdir`/train)."""
+    from upft_bench.compute import trained_positions, training_flops
     from upft_bench.examples import write_examples
 
     if not method.trains:
         return TrainSummary(model=base)
-    info = phases.done(f"train-{method.name}")
+    info = phases.done(phase)
     if info is not None:
         return TrainSummary(**info)
     examples = method.build(questions, samples, tokenizer, cfg.method)
@@ -193,7 +229,11 @@ def _build_and_train(method: Method, questions, samples, tokenizer, cfg: Experim
         resume_train = (train_dir / "checkpoints").exists()
         if train_dir.exists() and not resume_train:
             shutil.rmtree(train_dir)
-        summary = TrainSummary.from_stats(_train(cfg, base, examples, mdir, train_dir, resume_train), examples)
+        with measure() as used:
+            stats = _train(cfg, base, examples, mdir, train_dir, resume_train)
+        shape = _shape(base)
+        flops = training_flops(shape, trained_positions(examples, cfg.train)) if shape else None
+        summary = TrainSummary.from_stats(stats, examples, flops, used)
         _say(f"[{method.name}] trained on {summary.train_examples} examples, "
              f"{summary.tuned_tokens:,} tuned tokens in {summary.train_seconds:.1f} s")
     else:
@@ -202,13 +242,37 @@ def _build_and_train(method: Method, questions, samples, tokenizer, cfg: Experim
         summary = TrainSummary(model=base)
         _say(f"[{method.name}] no training examples (no sample passed the method's filter): "
              "evaluating the base model as this method's result")
-    phases.mark(f"train-{method.name}", asdict(summary))
+    if mdir.name != method.name and summary.model is None:  # a sweep setting's model, not methods/<name>/train
+        summary.model = str(mdir / "train" / "model")
+    phases.mark(phase, asdict(summary))
     return summary
 
 
+def _selection_flops(trials, chosen: int) -> int | None:
+    """What choosing cost beyond the chosen setting's own training: the other settings' training and every
+    validation pass (None when a count is unknown)."""
+    parts = [t[2].train_flops for i, t in enumerate(trials) if i != chosen]
+    parts += [t[4].get("flops") for t in trials if t[4] is not None]
+    return None if None in parts else sum(parts)
+
+
+def _validate(name: str, setting: dict, model: str, questions, cfg: ExperimentConfig, sdir: Path, phases: Phases,
+              scores: dict) -> dict:
+    """Phase 2b': greedy validation accuracy of a method's model under one setting (never the test tasks)."""
+    phase = f"val-{name}" + (f"@{selection.setting_tag(setting)}" if setting else "")
+    info = phases.done(phase)
+    if info is None:
+        info = scores.get(model) or selection.validate(model, questions, cfg, sdir / "validation.jsonl")
+        phases.mark(phase, info)
+        _say(f"[{name}] validation {selection.setting_tag(setting) if setting else ''}: "
+             f"{100 * info['accuracy']:.1f}% of {info['n']}")
+    scores.setdefault(model, info)
+    return info
+
+
 def _evaluate(name: str, model_path: str, cfg: ExperimentConfig, mdir: Path, phases: Phases,
-              earlier: dict | None = None) -> tuple[dict, float]:
-    """Phase 2c: the method's model on the configured lm-eval tasks; (per-task results, seconds).
+              earlier: dict | None = None) -> dict:
+    """Phase 2c: the method's model on the configured lm-eval tasks: per-task results, seconds, FLOPs, resources.
 
     `earlier`: an evaluation of this very model under the same eval settings (another seed's run of the same base
     model): greedy decoding gives the same outputs, so it is reused and the marker says where it came from.
@@ -221,15 +285,20 @@ def _evaluate(name: str, model_path: str, cfg: ExperimentConfig, mdir: Path, pha
         _say(f"[{name}] evaluation of {model_path} reused from {earlier['reused_from']}")
     if info is None:
         t0 = time.time()
-        results = evaluate(
-            model_path, cfg.eval.tasks, limit=cfg.eval.limit, batch_size=cfg.eval.batch_size,
-            data_dir=cfg.data.resolved_dir(), output_dir=mdir / "eval", system=cfg.eval.system,
-            max_gen_toks=cfg.eval.max_gen_toks, device=cfg.eval.device,
-        )
-        info = phases.mark(f"eval-{name}", {"tasks": results, "eval_seconds": round(time.time() - t0, 2)})
+        with measure() as used:
+            results = evaluate(
+                model_path, cfg.eval.tasks, limit=cfg.eval.limit, batch_size=cfg.eval.batch_size,
+                data_dir=cfg.data.resolved_dir(), output_dir=mdir / "eval", system=cfg.eval.system,
+                max_gen_toks=cfg.eval.max_gen_toks, device=cfg.eval.device,
+            )
+        leaves = [r for r in results.values() if "outcomes" in r]
+        flops = None if any(r.get("flops") is None for r in leaves) else sum(r["flops"] for r in leaves)
+        info = phases.mark(f"eval-{name}", {"tasks": results, "eval_seconds": round(time.time() - t0, 2),
+                                            "eval_flops": flops, "eval_cpu_seconds": used["cpu_seconds"],
+                                            "eval_peak_rss_mb": used["peak_rss_mb"]})
         accs = ", ".join(f"{t} {r['exact_match'] * 100:.1f}%" for t, r in results.items())
         _say(f"[{name}] evaluated: {accs} ({info['eval_seconds']:.1f} s)")
-    return info["tasks"], info["eval_seconds"]
+    return info
 
 
 def _report(metrics: dict, out: Path) -> None:
@@ -276,6 +345,20 @@ def _train(cfg: ExperimentConfig, base: str, examples, mdir: Path, train_dir: Pa
     return json.loads((train_dir / "train_stats.json").read_text())
 
 
+def _shape(path: str):
+    """The base model's shape for FLOPs (upft_bench.compute), or None for a model whose config it cannot read."""
+    from upft_bench.compute import ModelShape
+
+    try:
+        if Path(path).is_dir():
+            return ModelShape.from_model_dir(path)
+        from transformers import AutoConfig
+
+        return ModelShape.from_config(AutoConfig.from_pretrained(path))
+    except (OSError, ValueError):
+        return None
+
+
 def _load_tokenizer(path: str):
     from transformers import AutoTokenizer
 
@@ -307,6 +390,27 @@ def _leaf_tasks(names: list[str]) -> list[str]:
     return list(dict.fromkeys(t for name in names for t in task_leaves(name, manager)))
 
 
+def _sweep_overrides(sweeps, config, overrides: list[str]) -> list[str]:
+    """`--sweep train.lr=1e-4,2e-4` options as config overrides (they replace the YAML's sweep), plus
+    data.val_limit=100 when the config holds no validation questions."""
+    import yaml
+
+    grid = {}
+    for item in sweeps:
+        key, sep, values = item.partition("=")
+        if not sep or not values.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=V1,V2,... e.g. train.lr=1e-4,2e-4", param_hint="--sweep")
+        grid[key.strip()] = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+    extra = [f"sweep={json.dumps(grid)}"]
+    try:
+        has_validation = load_experiment(config, overrides).data.val_limit > 0
+    except ConfigError:
+        has_validation = True  # the config's own error is reported when it is loaded with the sweep
+    if not has_validation:
+        extra.append("data.val_limit=100")
+    return extra
+
+
 # ---------------------------------------------------------------------------------------------- CLI
 @click.command("compare")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
@@ -320,8 +424,12 @@ def _leaf_tasks(names: list[str]) -> list[str]:
               help="Run every method once per seed into one folder (seed-S/ each); paired statistics pool them.")
 @click.option("--base-seeds", metavar="B1,B2,...",
               help="Also vary the pretraining seed of the base model built here (offline default): base-B-seed-S/.")
+@click.option("--sweep", "sweeps", multiple=True, metavar="KEY=V1,V2",
+              help="Train every method once per value (several --sweep: every combination) and keep, per method, the "
+                   "setting with the best accuracy on validation questions held out from the training set "
+                   "(data.val_limit, default 100 with a sweep), e.g. --sweep train.lr=5e-5,1e-4,2e-4.")
 @click.option("--resume", is_flag=True, help="Finish an interrupted comparison in --output; finished phases are kept.")
-def compare_cli(config, overrides, methods, data_dir, output, seeds, base_seeds, resume):
+def compare_cli(config, overrides, methods, data_dir, output, seeds, base_seeds, sweeps, resume):
     """Compare base, SFT, RFT, UPFT and UPFT+label filter from one base model: accuracy, tokens, seconds, and a
     paired verdict for each method against RFT (and the base model).
 
@@ -340,6 +448,8 @@ def compare_cli(config, overrides, methods, data_dir, output, seeds, base_seeds,
         overrides.append(f"seeds=[{seeds}]")
     if base_seeds:
         overrides.append(f"base_seeds=[{base_seeds}]")
+    if sweeps:
+        overrides += _sweep_overrides(sweeps, config, overrides)
     if data_dir:
         overrides.append(f"data.data_dir={data_dir}")
     try:

@@ -76,6 +76,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
 
     lm = load_lm(model_path, backend=backend, batch_size=batch_size, device=device)
     tokenizer = lm.tokenizer
+    shape = _model_shape(lm, model_path)
     chat = bool(getattr(tokenizer, "chat_template", None))
     # lm-eval puts the system text in a system turn; without a template it concatenates it with the question.
     instruction = None if system_text is None else system_text if chat else system_text + "\n\n"
@@ -92,7 +93,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
         seconds = time.perf_counter() - start
         samples[task] = res.pop("samples")[task]
         raw[task] = res
-        rows[task] = _task_row(task, res, samples[task], tokenizer, seconds)
+        rows[task] = _task_row(task, res, samples[task], tokenizer, seconds, shape)
     for name, members in plan.items():
         if name not in rows:
             rows[name] = _group_row([rows[t] for t in members], [samples[t] for t in members])
@@ -164,12 +165,18 @@ def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: 
     return get_model("hf").create_from_arg_obj(args, {"batch_size": batch_size, "device": device})
 
 
-def _task_row(task: str, res: dict, task_samples: list[dict], tokenizer, seconds: float) -> dict:
+def _task_row(task: str, res: dict, task_samples: list[dict], tokenizer, seconds: float, shape=None) -> dict:
+    from upft_bench.compute import generation_flops
+
     metrics = res["results"][task]
     outputs = [s["filtered_resps"][0] for s in task_samples]
     for s, text in zip(task_samples, outputs):
         s["output_tokens"] = len(tokenizer(text, add_special_tokens=False)["input_ids"])
+        s["prompt_tokens"] = len(tokenizer(s["arguments"][0][0], add_special_tokens=False)["input_ids"])
     counts = [s["output_tokens"] for s in task_samples]
+    # Greedy generation of every question: its prompt plus its output (upft_bench.compute; None: shape unknown).
+    flops = sum(generation_flops(shape, s["prompt_tokens"], s["output_tokens"]) for s in task_samples) \
+        if shape is not None else None
     ordered = sorted(task_samples, key=lambda s: s["doc_id"])
     outcomes = "".join("1" if float(s["exact_match"]) == 1.0 else "0" for s in ordered)
     return {
@@ -181,9 +188,21 @@ def _task_row(task: str, res: dict, task_samples: list[dict], tokenizer, seconds
         "correct": outcomes.count("1"),
         "mean_output_tokens": sum(counts) / len(counts) if counts else 0.0,
         "eval_seconds": round(seconds, 3),
+        "flops": flops,
         "question_ids": [str(s["doc"]["id"]) for s in ordered],
         "outcomes": outcomes,
     }
+
+
+def _model_shape(lm, model_path):
+    """The evaluated model's shape for FLOPs, or None when its config is not a decoder it knows."""
+    from upft_bench.compute import ModelShape
+
+    config = getattr(getattr(lm, "model", None), "config", None)
+    try:
+        return ModelShape.from_config(config) if config is not None else ModelShape.from_model_dir(model_path)
+    except (OSError, ValueError):
+        return None
 
 
 def _group_row(rows: list[dict], member_samples: list[list[dict]]) -> dict:
@@ -200,6 +219,7 @@ def _group_row(rows: list[dict], member_samples: list[list[dict]]) -> dict:
         "correct": sum(r["correct"] for r in rows),
         "mean_output_tokens": sum(counts) / len(counts) if counts else 0.0,
         "eval_seconds": round(sum(r["eval_seconds"] for r in rows), 3),
+        "flops": None if any(r["flops"] is None for r in rows) else sum(r["flops"] for r in rows),
     }
 
 

@@ -31,6 +31,9 @@ class DataConfig:
     train: str = "synth"  # question set the methods train on (upft_bench.data.load_questions name)
     train_split: str = "train"
     train_limit: int | None = 500  # number of training questions (None: all)
+    # Validation questions for selection (upft_bench.selection): the next val_limit questions of the training set
+    # after the first train_limit, so disjoint from training and test. 0: none (a sweep needs some).
+    val_limit: int = 0
     data_dir: str | None = None  # local benchmark copies (layout in tasks/README.md); default $UPFT_BENCH_DATA_DIR
 
     def resolved_dir(self) -> str | None:
@@ -82,6 +85,10 @@ class ExperimentConfig:
     seeds: list[int] | None = None  # several seeds in one command: every method per seed (replaces `seed`)
     base_seeds: list[int] | None = None  # also vary the built base model's pretraining seed (model.path null only)
     methods: list[str] = field(default_factory=lambda: list(METHOD_IDS))
+    # Settings chosen per method on validation: config key -> values (a grid over several keys), e.g.
+    # {train.lr: [5.0e-5, 1.0e-4]}; each method trains every setting and keeps its best (upft_bench.selection).
+    sweep: dict[str, list] = field(default_factory=dict)
+    per_method: dict[str, dict] = field(default_factory=dict)  # method -> {config key: value}: its own settings
     model: ModelConfig = field(default_factory=ModelConfig)
     pretrain: PretrainConfig = field(default_factory=PretrainConfig)  # used only when model.path is None
     data: DataConfig = field(default_factory=DataConfig)
@@ -116,6 +123,21 @@ class ExperimentConfig:
             if section.system != self.eval.system:
                 raise ValueError(f"{label}.system ({section.system!r}) differs from eval.system "
                                  f"({self.eval.system!r}); the prompt must be the same everywhere")
+        from upft_bench.selection import setting_value
+
+        for key, values in self.sweep.items():
+            if not isinstance(values, list) or not values:
+                raise ValueError(f"sweep: {key} needs a list of one or more values, got {values!r}")
+            self.sweep[key] = [setting_value(key, v, "sweep") for v in values]
+        if self.sweep and self.data.val_limit < 1:
+            raise ValueError("sweep: set data.val_limit (validation questions carved from the training set); the "
+                             "test set is never used to choose settings")
+        for name, settings in self.per_method.items():
+            if name not in METHOD_IDS or not isinstance(settings, dict):
+                raise ValueError(f"per_method: {name!r} must be a method id with a mapping of settings")
+            self.per_method[name] = {k: setting_value(k, v, f"per_method.{name}") for k, v in settings.items()}
+        if self.data.val_limit < 0:
+            raise ValueError("data.val_limit must be >= 0")
         unknown = [m for m in self.methods if m not in METHOD_IDS]
         if unknown:
             raise ValueError(f"methods: unknown {', '.join(unknown)}; known: {', '.join(METHOD_IDS)}")

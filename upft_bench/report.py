@@ -65,8 +65,10 @@ def method_table(metrics: dict) -> str:
     headers = ["method"] + [f"{t} acc %" for t in tasks]
     if len(tasks) > 1:
         headers.append("mean acc %")
-    headers += ["answered %", "stated %", "out tokens", "sampled_tokens", "tuned_tokens", "sample s", "train s",
-                "eval s", f"sampled vs {REF}", f"tuned vs {REF}"]
+    with_settings = any(row.get("setting") for row in metrics["methods"].values())
+    headers += ["answered %", "stated %", "out tokens"] + (["setting"] if with_settings else []) + [
+                "sampled_tokens", "tuned_tokens", "sample FLOPs", "train FLOPs", "eval FLOPs", "sample s", "train s",
+                "eval s", f"sampled vs {REF}", f"tuned vs {REF}", f"FLOPs vs {REF}"]
     rows = []
     for name, row in metrics["methods"].items():
         res = row["tasks"]
@@ -81,16 +83,69 @@ def method_table(metrics: dict) -> str:
             _pct(sum(answered) / len(answered)) if answered else "",
             _pct(sum(stated) / len(stated)) if stated else "",
             f"{sum(lengths) / len(lengths):.1f}" if lengths else "",
+            *([_setting(row.get("setting"))] if with_settings else []),
             _num(row.get("sampled_tokens")),
             _num(row.get("tuned_tokens")),
+            _flops(row.get("sample_flops")),
+            _flops(row.get("train_flops")),
+            _flops(row.get("eval_flops")),
             _secs(row.get("sample_seconds")),
             _secs(row.get("train_seconds")),
             _secs(row.get("eval_seconds")),
             _rel(row.get(f"sampled_tokens_vs_{REF}_pct")),
             _rel(row.get(f"tuned_tokens_vs_{REF}_pct")),
+            _rel((row.get("flops_vs_rft_pct") or {}).get("total")),
         ]
         rows.append(cells)
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _flops(x) -> str:
+    return "" if x is None else f"{x:.2e}"
+
+
+def _mib(x) -> str:
+    return "" if x is None else f"{x:,.0f}"
+
+
+def resources_table(metrics: dict) -> str:
+    """What each phase used: wall and process CPU seconds, peak memory; FLOPs per phase relative to RFT."""
+    headers = ["method", "sample s (CPU s)", "train s (CPU s)", "eval s (CPU s)", "peak MiB sample/train/eval",
+               f"sample/train/eval FLOPs vs {REF}", "selection FLOPs"]
+    rows = []
+    for name, row in metrics["methods"].items():
+        rel = row.get("flops_vs_rft_pct") or {}
+        rows.append([name] + [f"{_secs(row.get(f'{p}_seconds'))} ({_secs(row.get(f'{p}_cpu_seconds'))})"
+                              for p in ("sample", "train", "eval")]
+                    + ["/".join(_mib(row.get(f"{p}_peak_rss_mb")) or "-" for p in ("sample", "train", "eval")),
+                       "/".join(_rel(rel.get(p)) or "-" for p in ("sample", "train", "eval")),
+                       _flops(row.get("selection_flops")) if row.get("validation") else ""])
+    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+def _setting(setting: dict | None) -> str:
+    return ", ".join(f"{k}={v:g}" if isinstance(v, float) else f"{k}={v}" for k, v in (setting or {}).items())
+
+
+def validation_table(metrics: dict) -> str:
+    """Every setting each method was trained with and its validation accuracy; the chosen one marked."""
+    rows = []
+    for name, row in metrics["methods"].items():
+        chosen = row.get("setting") or {}
+        for trial in row.get("validation") or []:
+            low, high = _wilson(trial["correct"], trial["n"])
+            mark = "chosen" if len(row["validation"]) > 1 and all(
+                chosen.get(k) == v for k, v in trial["setting"].items()) else ""
+            rows.append([name, _setting(trial["setting"]) or "(as configured)",
+                         f"{100 * trial['accuracy']:.1f} ({100 * low:.1f}-{100 * high:.1f})", trial["n"], mark])
+    return tabulate(rows, headers=["method", "setting", "validation acc %", "questions", ""], tablefmt="github",
+                    disable_numparse=True)
+
+
+def _wilson(correct: int, n: int) -> tuple[float, float]:
+    from upft_bench.stats import wilson_interval
+
+    return wilson_interval(correct, n)
 
 
 def reported_table(model: str) -> str:
@@ -173,11 +228,23 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
             parts.append(f"Base model `{m['base_model']}`; trained on {m['train_questions']}; seed {m['seed']}; "
                          f"{_hardware_line(m)}.\n")
             parts.append(method_table(m) + "\n")
+            if any("sample_cpu_seconds" in row for row in m["methods"].values()):
+                parts.append(f"What each phase used (run {m['name']}, seed {m['seed']}):\n")
+                parts.append(resources_table(m) + "\n")
+            if any(row.get("validation") for row in m["methods"].values()):
+                parts.append(f"### {m['name']}: validation" + (f", seed {m['seed']}" if len(group) > 1 else "")
+                             + "\n")
+                parts.append(validation_table(m) + "\n")
+                parts.append("Validation questions are held out from the training set (never the test tasks); "
+                             "each method keeps the setting with the highest validation accuracy, the first of "
+                             "equals, and only that model is evaluated on the test tasks.\n")
         parts.append("acc % (95% Wilson interval), answered % (an answer could be read, last number included) and "
                      "stated % (a final answer is stated: boxed, ####, \"the answer is\") are percentages of "
                      "evaluated questions; out tokens is the mean output length; sampled/tuned tokens are counts; "
-                     f"seconds are wall-clock; the last two columns are percentages of the {REF} row. Numbers come "
-                     "from metrics.json.\n")
+                     "FLOPs are counted from the tokens each phase processed (2N per token plus attention for "
+                     "generation, 6N per position for training, docs/METHODS.md), the same on any machine; "
+                     f"seconds are wall-clock (CPU seconds: the process and its children); the vs {REF} columns "
+                     f"are percentages of the {REF} row. Numbers come from metrics.json.\n")
     shown = {m.get("paper_model") for m in runs} - {None}
     for model in sorted(shown):
         parts.append(f"### {model}: reported by the paper (not measured here)\n")

@@ -26,6 +26,10 @@ UNITS = {
     "sample_seconds": "wall seconds generating the method's sample pool",
     "train_seconds": "wall seconds of the training loop",
     "eval_seconds": "wall seconds of lm-eval evaluation",
+    "*_flops": "floating-point operations counted from the tokens processed (docs/METHODS.md, upft_bench.compute)",
+    "*_cpu_seconds": "process CPU seconds of the phase, child processes included",
+    "*_peak_rss_mb": "peak resident memory of the process during the phase (MiB)",
+    "*_peak_cuda_mb": "peak CUDA memory allocated during the phase (MiB), on GPUs",
     f"*_vs_{COST_REFERENCE}_pct": f"percent of the {COST_REFERENCE} row's figure",
 }
 
@@ -38,6 +42,9 @@ class SampleCost:
     samples: int = 0
     sample_seconds: float = 0.0
     sample_pool: str | None = None  # samples/<pool>.jsonl; methods asking for the same samples share a pool
+    sample_flops: int | None = 0  # prompt prefill + generated tokens with a KV cache (None: model shape unknown)
+    sample_cpu_seconds: float = 0.0  # process CPU seconds generating the pool (upft_bench.resources)
+    sample_peak_rss_mb: float | None = None
 
 
 @dataclass
@@ -53,11 +60,21 @@ class TrainSummary:
     final_loss: float | None = None
     hardware: dict | str | None = None
     model: str | None = None  # the evaluated model when it is not methods/<name>/train/model (the base model)
+    train_flops: int | None = 0  # 6N per input position (prompt included) + attention, every epoch
+    train_cpu_seconds: float = 0.0
+    train_peak_rss_mb: float | None = None
+    train_peak_cuda_mb: float | None = None
 
     @classmethod
-    def from_stats(cls, stats: dict, examples) -> "TrainSummary":
-        """The summary of a finished `upft_bench.train.train` call (its train_stats.json) on `examples`."""
+    def from_stats(cls, stats: dict, examples, flops: int | None = None, used: dict | None = None) -> "TrainSummary":
+        """The summary of a finished `upft_bench.train.train` call (its train_stats.json) on `examples`, with its
+        FLOPs and what the phase used (upft_bench.resources.measure)."""
+        used = used or {}
         return cls(
+            train_flops=flops,
+            train_cpu_seconds=used.get("cpu_seconds", 0.0),
+            train_peak_rss_mb=used.get("peak_rss_mb"),
+            train_peak_cuda_mb=used.get("peak_cuda_mb"),
             train_examples=len(examples),
             prefix_examples=sum(1 for e in examples if e.kind == "prefix"),
             tuned_tokens=int(stats["tuned_tokens"]),
@@ -83,15 +100,29 @@ class MethodResult(TrainSummary, SampleCost, _Identity):
     # evaluation: task -> lm-eval figures (exact_match, its stderr, extracted, stated, mean_output_tokens, ...)
     tasks: dict = field(default_factory=dict)
     eval_seconds: float = 0.0
+    eval_flops: int | None = 0  # greedy generation over every evaluated question (prompt + output), KV cache
+    eval_cpu_seconds: float = 0.0
+    eval_peak_rss_mb: float | None = None
+    # selection (upft_bench.selection): the method's settings, and the validation score of every setting tried
+    setting: dict = field(default_factory=dict)
+    validation: list = field(default_factory=list)
+    selection_flops: int | None = 0  # the other settings' training and all validation (not part of total_flops)
     accuracy_mean: float | None = None  # unweighted over tasks, as the paper's "Avg."
     # percent of the COST_REFERENCE row (the names carry it)
     sampled_tokens_vs_rft_pct: float | None = None
     tuned_tokens_vs_rft_pct: float | None = None
+    total_flops: int | None = None  # sample + train + eval
+    flops_vs_rft_pct: dict = field(default_factory=dict)  # {"sample", "train", "eval", "total"}: % of the reference
 
     @classmethod
-    def of(cls, method, sampling: SampleCost, training: TrainSummary, tasks: dict, eval_seconds: float):
+    def of(cls, method, sampling: SampleCost, training: TrainSummary, evaluation: dict, setting: dict | None = None,
+           validation: list | None = None, selection_flops: int | None = 0):
+        """A row from its phases; `evaluation` is the evaluate phase's record (tasks, seconds, flops, resources)."""
         return cls(method=method.name, uses_labels=method.uses_labels, **asdict(sampling), **asdict(training),
-                   tasks=tasks, eval_seconds=eval_seconds)
+                   tasks=evaluation["tasks"], eval_seconds=evaluation["eval_seconds"],
+                   eval_flops=evaluation.get("eval_flops"), eval_cpu_seconds=evaluation.get("eval_cpu_seconds", 0.0),
+                   eval_peak_rss_mb=evaluation.get("eval_peak_rss_mb"), setting=setting or {},
+                   validation=validation or [], selection_flops=selection_flops)
 
 
 def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: list[str], total_seconds: float
@@ -101,12 +132,15 @@ def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: li
 
     for row in rows.values():
         row.accuracy_mean = sum(row.tasks[t]["exact_match"] for t in tasks) / len(tasks)
+    for row in rows.values():
+        parts = (row.sample_flops, row.train_flops, row.eval_flops)
+        row.total_flops = None if None in parts else sum(parts)
     reference = rows.get(COST_REFERENCE)
     for row in rows.values():
         for key in ("sampled_tokens", "tuned_tokens"):
-            denom = getattr(reference, key) if reference else 0
-            setattr(row, f"{key}_vs_{COST_REFERENCE}_pct",
-                    round(100.0 * getattr(row, key) / denom, 2) if denom else None)
+            setattr(row, f"{key}_vs_{COST_REFERENCE}_pct", _percent(getattr(row, key), reference, key))
+        row.flops_vs_rft_pct = {phase: _percent(getattr(row, f"{phase}_flops"), reference, f"{phase}_flops")
+                                for phase in ("sample", "train", "eval", "total")}
     questions = _hoist_question_ids(rows)
     metrics = {
         "name": cfg.name,
@@ -124,6 +158,11 @@ def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: li
     }
     metrics["comparisons"] = paired_comparisons([metrics])
     return metrics
+
+
+def _percent(value, reference, key: str) -> float | None:
+    denom = getattr(reference, key) if reference else None
+    return round(100.0 * value / denom, 2) if denom and value is not None else None
 
 
 def build_experiment_metrics(cfg, runs: list[dict], total_seconds: float) -> dict:
