@@ -195,6 +195,7 @@ def _sample(method: Method, questions, cfg: ExperimentConfig, base: str, out: Pa
     # What generating the pool used is recorded once, by the method that generated it: a method sharing the pool
     # (the label filter shares RFT's) is charged the same, as it would have to sample it alone.
     used = phases.done(f"sample-{pool}")
+    recorded_before = used is not None
     with measure() as measured:
         samples = sample_solutions(base, requests, cfg.sampling, out / "samples" / f"{pool}.jsonl")
     if used is None:
@@ -206,8 +207,9 @@ def _sample(method: Method, questions, cfg: ExperimentConfig, base: str, out: Pa
                       sample_seconds=round(float(summary["seconds"]), 2), sample_pool=pool,
                       sample_flops=used["flops"], sample_cpu_seconds=used["cpu_seconds"],
                       sample_peak_rss_mb=used["peak_rss_mb"])
-    _say(f"[{method.name}] samples: {cost.samples} ({cost.sampled_tokens:,} tokens, "
-         f"{cost.sample_seconds:.1f} s generating; pool {pool})")
+    if not recorded_before:  # said once per pool: other settings and methods reuse it silently
+        _say(f"[{method.name}] samples: {cost.samples} ({cost.sampled_tokens:,} tokens, "
+             f"{cost.sample_seconds:.1f} s generating; pool {pool})")
     return samples, cost
 
 
