@@ -337,8 +337,8 @@ def _hardware_line(metrics: dict) -> str:
 
 
 def plot(metrics_list: list[dict], path: Path) -> None:
-    """Accuracy vs sampled tokens and vs tuned tokens per method (the paper's Figure 1 view), each point with its
-    95% interval; one colour per method, one marker per run (seed), both in legends."""
+    """Accuracy vs sampled tokens, vs tuned tokens (the paper's Figure 1 view) and vs total FLOPs per method, each
+    point with its 95% interval; one colour per method, one marker per run (seed), both in legends."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -352,8 +352,11 @@ def plot(metrics_list: list[dict], path: Path) -> None:
     methods = list(dict.fromkeys(name for m in runs for name in m["methods"]))
     colours = {name: f"C{i % 10}" for i, name in enumerate(methods)}   # one colour per method in every run
     markers = "osD^vPX*<>"                                               # one marker per run
-    fig, axes = plt.subplots(1, 2, figsize=(12, 4.6))
-    for ax, key, label in ((axes[0], "sampled_tokens", "sampled tokens"), (axes[1], "tuned_tokens", "tuned tokens")):
+    panels = [("sampled_tokens", "sampled tokens"), ("tuned_tokens", "tuned tokens")]
+    if any(row.get("total_flops") for m in runs for row in m["methods"].values()):
+        panels.append(("total_flops", "FLOPs (sample + train + eval)"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.6))
+    for ax, (key, label) in zip(axes, panels):
         for r, m in enumerate(runs):
             # Runs side by side, a few percent apart on the log axis, so their bars do not hide each other.
             shift = 1.0 + 0.06 * (r - (len(runs) - 1) / 2)
@@ -377,7 +380,7 @@ def plot(metrics_list: list[dict], path: Path) -> None:
     if len(runs) > 1:
         handles = [Line2D([], [], linestyle="", marker=markers[r % len(markers)], color="0.4", label=tag)
                    for r, tag in enumerate(tags)]
-        axes[1].legend(handles=handles, fontsize=8, loc="best", title="run", title_fontsize=8)
+        axes[-1].legend(handles=handles, fontsize=8, loc="best", title="run", title_fontsize=8)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
