@@ -179,9 +179,15 @@ def test_a_folder_with_only_report_files_is_rewritten(tmp_path, monkeypatch, cac
     out.mkdir()
     (out / "compare.md").write_text("old table")
     result = CliRunner().invoke(main, ["compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out),
-                                       "--methods", "base", "--set", "eval.limit=2"])
+                                       "--methods", "base", "--set", "eval.limit=2", "--set", "analysis=true",
+                                       "--set", "analyze.questions=4", "--set", "analyze.samples=2",
+                                       "--set", "analyze.ks=[4]", "--set", "analyze.rollouts=1"])
     assert result.exit_code == 0, result.output + repr(result.exception)
-    assert (out / "compare.md").read_text() != "old table"
+    text = (out / "compare.md").read_text()
+    assert text != "old table"
+    # analysis: true runs the prefix analyses on the base model and links them
+    assert "Prefix analysis of the base model ([analysis/analysis.md](analysis/analysis.md))" in text
+    assert (out / "analysis" / "analysis.json").exists()
 
 
 def test_training_under_accelerate_launch_two_processes(tmp_path, monkeypatch, cache):

@@ -16,6 +16,7 @@ import click
 COMMANDS = {
     "compare": "upft_bench.compare:compare_cli",
     "report": "upft_bench.report:report_cli",
+    "analyze": "upft_bench.analysis:analyze_cli",
     "pretrain": "upft_bench.pretrain:pretrain_cli",
     "sample": "upft_bench.sampling:sample_cli",
     "train": "upft_bench.train:train_cli",
@@ -27,6 +28,7 @@ COMMANDS = {
 HELP = {
     "compare": "Run the whole comparison (base, SFT, RFT, UPFT, ...) and write tables, JSON and a plot.",
     "report": "Rebuild tables and the plot from metrics.json files of earlier comparisons.",
+    "analyze": "Measure UPFT's premise on a model: shared prefixes, continuation accuracy, where errors start.",
     "pretrain": "Build (or reuse) the tiny offline base model on the synthetic corpus.",
     "sample": "Sample solutions from a model for a question set (JSONL, resumable).",
     "train": "Fine-tune a model on a method's training examples with the shared training core.",

@@ -97,6 +97,7 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
 
     base = _base_model(cfg, phases)
     tokenizer = _load_tokenizer(base)
+    analysis = _analysis(cfg, base, out, phases) if cfg.analysis else None
     questions = load_questions(cfg.data.train, cfg.data.train_split, data_dir=cfg.data.resolved_dir(),
                                limit=cfg.data.train_limit)
     _say(f"[questions] {len(questions)} from {cfg.data.train}/{cfg.data.train_split}")
@@ -132,6 +133,8 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
                                      selection_flops=_selection_flops(trials, chosen))
 
     metrics = build_metrics(cfg, base, rows, _leaf_tasks(cfg.eval.tasks), time.time() - started)
+    if analysis:
+        metrics["analysis"] = analysis
     if report:
         _report(metrics, out)
     else:
@@ -180,6 +183,17 @@ def _base_model(cfg: ExperimentConfig, phases: Phases) -> str:
         info = phases.mark("base_model", {"path": base, "seconds": round(time.time() - t0, 2)})
         _say(f"[base model] {base} ({info['seconds']:.1f} s)")
     return info["path"]
+
+
+def _analysis(cfg: ExperimentConfig, base: str, out: Path, phases: Phases) -> dict:
+    """Phase 1b: the prefix analyses on the base model (upft_bench.analysis), into `out`/analysis."""
+    info = phases.done("analysis")
+    if info is None:
+        from upft_bench.analysis import run_analysis
+
+        results = run_analysis(cfg, out / "analysis", model=base)
+        info = phases.mark("analysis", {"path": "analysis/analysis.md", "reading": results["reading"]})
+    return info
 
 
 def _sample(method: Method, questions, cfg: ExperimentConfig, base: str, out: Path, tokenizer,

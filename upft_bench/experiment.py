@@ -79,6 +79,22 @@ class ReportConfig:
 
 
 @dataclass
+class AnalysisConfig:
+    """Settings of the prefix analyses (`upft-bench analyze`, or `analysis: true` in a comparison)."""
+
+    ks: list[int] = field(default_factory=lambda: [4, 8, 16, 32])  # prefix lengths in tokens
+    samples: int = 16  # full samples per question (M)
+    rollouts: int = 4  # continuations from each question's top prefix and from another prefix (R)
+    questions: int = 100  # the first questions of the training set
+    max_new_tokens: int | None = None  # None: method.max_new_tokens
+
+    def __post_init__(self):
+        if not self.ks or min(self.ks) < 1 or self.samples < 2 or self.rollouts < 1 or self.questions < 1:
+            raise ValueError("analyze: ks >= 1 (one or more), samples >= 2, rollouts >= 1, questions >= 1")
+        self.ks = sorted(set(self.ks))
+
+
+@dataclass
 class ExperimentConfig:
     name: str = "default"  # result folder name under results/
     seed: int = 0  # one seed for sampling, example building and training
@@ -98,6 +114,8 @@ class ExperimentConfig:
     eval: EvalConfig = field(default_factory=EvalConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
     report: ReportConfig = field(default_factory=ReportConfig)
+    analysis: bool = False  # also run the prefix analyses on the base model (analysis/ in the result folder)
+    analyze: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def __post_init__(self):
         for label, values in (("seeds", self.seeds), ("base_seeds", self.base_seeds)):

@@ -228,6 +228,9 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
             parts.append(f"Base model `{m['base_model']}`; trained on {m['train_questions']}; seed {m['seed']}; "
                          f"{_hardware_line(m)}.\n")
             parts.append(method_table(m) + "\n")
+            if m.get("analysis"):
+                parts.append(f"Prefix analysis of the base model ([{m['analysis']['path']}]({m['analysis']['path']})):"
+                             f" {m['analysis']['reading']}\n")
             if any("sample_cpu_seconds" in row for row in m["methods"].values()):
                 parts.append(f"What each phase used (run {m['name']}, seed {m['seed']}):\n")
                 parts.append(resources_table(m) + "\n")

@@ -89,11 +89,16 @@ class SamplingConfig:
 
 @dataclass(frozen=True)
 class SampleRequest:
-    """Sample `n` responses to `question`, each at most `max_new_tokens` generated tokens (stop token included)."""
+    """Sample `n` responses to `question`, each at most `max_new_tokens` generated tokens (stop token included).
+
+    `prefix_ids`: response tokens the model is given after the prompt (a continuation from a prefix, as the prefix
+    analysis samples them); the samples hold only the generated continuation.
+    """
 
     question: Question
     n: int
     max_new_tokens: int
+    prefix_ids: tuple[int, ...] = ()
 
 
 @dataclass
@@ -340,7 +345,7 @@ def sample_solutions(model_path, requests: list[SampleRequest], config: Sampling
     digest = hashlib.sha256()
     for r in requests:
         prompt = render_prompt(tokenizer, r.question.question, settings["system"])
-        prompt_ids = encode_prompt(tokenizer, r.question.question, settings["system"])
+        prompt_ids = encode_prompt(tokenizer, r.question.question, settings["system"]) + list(r.prefix_ids)
         digest.update(json.dumps([r.question.id, r.n, r.max_new_tokens, prompt_ids]).encode() + b"\n")
         for index in range(r.n):
             rows.append(_Row(r.question.id, index, prompt, prompt_ids, r.max_new_tokens,

@@ -1,0 +1,325 @@
+"""`upft-bench analyze`: does UPFT's premise hold for this model on this data? Measured before any training.
+
+    upft-bench analyze                                   # the offline default's base model, a few minutes on CPU
+    upft-bench analyze baselines/smoke.yaml --output results/smoke/analysis     # seconds
+    upft-bench analyze --model PATH --data gsm8k --data-dir ../shared/data --k 8,16,32 --samples 16 --rollouts 4
+
+UPFT trains on the first k tokens of one sample per question. It rests on two claims (Ji et al. 2025), written
+there as p(correct | x) = sum over prefixes of p(prefix | x) * p(correct | prefix, x):
+  * prefix self-consistency: the first k tokens of different samples to one question are largely shared;
+  * continuations from the shared prefix are about as accurate as full samples, because errors appear late.
+Measured here, with the experiment config's model, training questions, prompt and sampling settings, and the
+same sampler as `compare` (pools cached and resumable under OUTPUT/samples):
+  1. per k: distinct k-token prefixes among M samples per question (on token ids), the share of samples that
+     carry the most common one, the prefix entropy; mean and quartiles over questions;
+  2. per k: R continuations from each question's most common prefix and from a random other prefix, and the share
+     that reach a correct answer (the project's checker), against the accuracy of the full samples;
+  3. where errors start, on the synthetic task, whose steps can be checked against the reference chain: the first
+     wrong step of every wrong sample (index and token offset), the share of wrong-answer samples right until the
+     last step, and of right-answer samples whose chain has an error (other tasks: skipped, said so);
+  4. what a k-token prefix contains: the share that only restates the question (synthetic task: a part of the
+     reference solution's first sentence) rather than reasoning.
+Writes analysis.md, analysis.json (every number) and analysis.png, and prints a one-paragraph reading.
+"""
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from pathlib import Path
+
+import click
+
+from upft_bench.atomic import atomic_path, write_json, write_text
+
+PREMISE_SHARE = 0.5  # prefixes "largely shared": the most common prefix carries at least this share of samples
+PREMISE_GAP = 2.0  # continuations "about as accurate": within this many points of the full samples (or better)
+
+
+def _say(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
+def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
+    """All four analyses for `cfg` (an ExperimentConfig) on `model` (default: the config's base model)."""
+    from transformers import AutoTokenizer
+
+    from upft_bench.data import load_questions
+    from upft_bench.grading import grade_many
+
+    settings = cfg.analyze
+    out = Path(out)
+    started = time.time()
+    model = model or _base_model(cfg)
+    tokenizer = AutoTokenizer.from_pretrained(model)
+    questions = load_questions(cfg.data.train, cfg.data.train_split, data_dir=cfg.data.resolved_dir(),
+                               limit=settings.questions)
+    max_new = settings.max_new_tokens or cfg.method.max_new_tokens
+    _say(f"[analyze] {model}: {len(questions)} questions from {cfg.data.train}/{cfg.data.train_split}, "
+         f"{settings.samples} samples each, k = {', '.join(map(str, settings.ks))}, {settings.rollouts} "
+         "continuations per prefix")
+    by_id = {q.id: q for q in questions}
+    cost = {"sampled_tokens": 0, "samples": 0}
+
+    # Full samples: what the model does on its own.
+    full = _pool(model, [_request(q, settings.samples, max_new) for q in questions], cfg, out, "full", cost)
+    verdicts = _grade([(s.text, by_id[s.question_id]) for s in full], cfg, grade_many)
+    per_question = {q.id: [] for q in questions}
+    for s, ok in zip(full, verdicts):
+        per_question[s.question_id].append((s, ok))
+    full_accuracy = 100.0 * sum(verdicts) / len(verdicts)
+
+    results = {"model": model, "questions": len(questions), "samples_per_question": settings.samples,
+               "rollouts": settings.rollouts, "max_new_tokens": max_new, "full_accuracy": round(full_accuracy, 2),
+               "ks": {}, "synthetic": cfg.data.train == "synth"}
+    for k in settings.ks:
+        results["ks"][str(k)] = _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, cost)
+        r = results["ks"][str(k)]
+        _say(f"[analyze] k={k}: top prefix {100 * r['top_share']['mean']:.0f}% of samples, continuations "
+             f"{r['top_continuation_accuracy']:.1f}% (other prefix {r['other_continuation_accuracy']}) vs "
+             f"{full_accuracy:.1f}% full")
+    results["errors"] = _errors(questions, per_question, tokenizer) if results["synthetic"] else None
+    results["cost"] = cost
+    results["seconds"] = round(time.time() - started, 2)
+    results["reading"] = reading(results, cfg.method.prefix_tokens)
+
+    write_json(out / "analysis.json", results)
+    write_text(out / "analysis.md", render(results, cfg.method.prefix_tokens))
+    plot(results, out / "analysis.png")
+    return results
+
+
+def _base_model(cfg) -> str:
+    if cfg.model.path:
+        return cfg.model.path
+    from upft_bench.pretrain import build_base_model
+
+    return str(build_base_model(cfg.pretrain))
+
+
+def _request(question, n: int, max_new: int, prefix: tuple[int, ...] = ()):
+    from upft_bench.sampling import SampleRequest
+
+    return SampleRequest(question, n, max(1, max_new - len(prefix)), tuple(prefix))
+
+
+def _pool(model: str, requests, cfg, out: Path, name: str, cost: dict):
+    """Samples for `requests` in a pool file named by their content (cached, resumable), counted in `cost`."""
+    from upft_bench.sampling import sample_solutions
+
+    digest = hashlib.sha256()
+    for r in requests:
+        digest.update(f"{r.question.id}\t{r.n}\t{r.max_new_tokens}\t{list(r.prefix_ids)}\n".encode())
+    path = out / "samples" / f"{name}-{digest.hexdigest()[:12]}.jsonl"
+    samples = sample_solutions(model, requests, cfg.sampling, path, progress=True)
+    cost["sampled_tokens"] += sum(s.num_tokens for s in samples)
+    cost["samples"] += len(samples)
+    return samples
+
+
+def _grade(pairs, cfg, grade_many) -> list[bool]:
+    return grade_many([(text, q.answer, q.kind) for text, q in pairs], timeout=cfg.method.grade_timeout)
+
+
+def _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, cost) -> dict:
+    """Consistency, continuation accuracy and prefix content at one k."""
+    from upft_bench.grading import grade_many
+    from upft_bench.prefixes import is_restatement, other_prefix, prefix_consistency, summarize
+
+    stats, tops, others, restated = [], {}, {}, []
+    for q in questions:
+        prefixes = [tuple(s.token_ids[:k]) for s, _ in per_question[q.id]]
+        c = prefix_consistency(prefixes)
+        stats.append(c)
+        tops[q.id] = c["top"]
+        other = other_prefix(prefixes, c["top"], random.Random(f"{cfg.seed}:{q.id}:{k}"))
+        if other is not None:
+            others[q.id] = other
+        if cfg.data.train == "synth":
+            restated += [is_restatement(tokenizer.decode(p, skip_special_tokens=True), q.solution) for p in prefixes]
+
+    def continuations(chosen: dict, name: str) -> float | None:
+        if not chosen:
+            return None
+        requests = [_request(q, cfg.analyze.rollouts, max_new, chosen[q.id]) for q in questions if q.id in chosen]
+        samples = _pool(model, requests, cfg, out, f"{name}-k{k}", cost)
+        by_id = {q.id: q for q in questions}
+        texts = [(tokenizer.decode(list(chosen[s.question_id]) + s.token_ids, skip_special_tokens=True),
+                  by_id[s.question_id]) for s in samples]
+        return round(100.0 * sum(_grade(texts, cfg, grade_many)) / len(texts), 2)
+
+    return {
+        "distinct": summarize([c["distinct"] for c in stats]),
+        "top_share": summarize([c["top_share"] for c in stats]),
+        "entropy_bits": summarize([c["entropy_bits"] for c in stats]),
+        "top_continuation_accuracy": continuations(tops, "top"),
+        "other_continuation_accuracy": continuations(others, "other"),
+        "questions_with_other_prefix": len(others),
+        "restatement_share": round(sum(restated) / len(restated), 4) if restated else None,
+    }
+
+
+def _errors(questions, per_question, tokenizer) -> dict:
+    """Where the chains of the full samples first go wrong (synthetic task: checkable steps)."""
+    from upft_bench.prefixes import chain_summary, first_error, summarize
+
+    records, offsets, kinds = [], [], {}
+    for q in questions:
+        for s, ok in per_question[q.id]:
+            e = first_error(s.text, q.solution)
+            records.append({"correct": bool(ok), "first_wrong_step": e["first_wrong_step"], "steps": e["steps"]})
+            if not ok and e["first_wrong_step"] is not None:
+                kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+                cut = len(s.text) if e["char_offset"] is None else e["char_offset"]
+                offsets.append(len(tokenizer(s.text[:cut], add_special_tokens=False)["input_ids"]))
+    summary = chain_summary(records)
+    summary["first_wrong_token_offset"] = summarize(offsets) if offsets else None
+    summary["error_kinds"] = kinds
+    summary["gold_steps"] = summarize([r["steps"] for r in records])
+    return summary
+
+
+# ---------------------------------------------------------------------------------------------- report
+def reading(results: dict, k: int) -> str:
+    """The plain-words reading at the method's k (or the nearest analysed k)."""
+    ks = [int(x) for x in results["ks"]]
+    at = min(ks, key=lambda x: (abs(x - k), x))
+    r = results["ks"][str(at)]
+    share = 100 * r["top_share"]["mean"]
+    top, full = r["top_continuation_accuracy"], results["full_accuracy"]
+    parts = [f"Prefixes agree {share:.0f}% at k={at} (mean share of samples carrying a question's most common "
+             f"prefix); continuations from the top prefix are {top:.1f}% correct vs {full:.1f}% for full samples"]
+    if r["other_continuation_accuracy"] is not None:
+        parts[-1] += f" ({r['other_continuation_accuracy']:.1f}% from another prefix)"
+    if r.get("restatement_share") is not None:
+        parts.append(f"{100 * r['restatement_share']:.0f}% of the k={at} prefixes only restate the question")
+    errors = results.get("errors")
+    if errors and errors.get("median_first_wrong_step") is not None:
+        parts.append(f"errors start at step {errors['median_first_wrong_step']:g} on median, of "
+                     f"{errors['gold_steps']['median']:g} (step 0 is the restated start)")
+    shared, accurate = share >= 100 * PREMISE_SHARE, top >= full - PREMISE_GAP
+    if shared and accurate:
+        verdict = "UPFT's premise holds here"
+    else:
+        failed = ([f"prefixes are not largely shared (under {100 * PREMISE_SHARE:.0f}%)"] if not shared else []) + (
+            [f"continuations from the shared prefix lose more than {PREMISE_GAP:g} points"] if not accurate else [])
+        verdict = "UPFT's premise does not hold here: " + " and ".join(failed)
+    return "; ".join(parts) + f". {verdict}."
+
+
+def render(results: dict, k: int) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for kk, r in results["ks"].items():
+        q = r["top_share"]
+        share = f"{100 * q['mean']:.0f} ({100 * q['q1']:.0f}-{100 * q['q3']:.0f})"
+        rows.append([kk, f"{r['distinct']['mean']:.1f}", share,
+                     f"{r['entropy_bits']['mean']:.2f}", _pct(r["top_continuation_accuracy"]),
+                     _pct(r["other_continuation_accuracy"]),
+                     "" if r["restatement_share"] is None else f"{100 * r['restatement_share']:.0f}"])
+    parts = [f"### Prefix analysis of `{results['model']}`\n",
+             f"{results['questions']} questions, {results['samples_per_question']} samples each (full samples "
+             f"{results['full_accuracy']:.1f}% correct), {results['rollouts']} continuations per prefix.\n",
+             tabulate(rows, headers=["k", "distinct prefixes", "top prefix share % (q1-q3)", "entropy bits",
+                                     "top-prefix continuations correct %", "other-prefix continuations correct %",
+                                     "restatement %"], tablefmt="github", disable_numparse=True) + "\n",
+             "Distinct prefixes and entropy are means over questions of their M samples' k-token prefixes (token "
+             "ids); the top prefix share is the share of a question's samples that carry its most common prefix. "
+             "Continuations are sampled from that prefix (and from a random other one) and judged by the checker; "
+             "restatement % is the share of prefixes that only restate the question.\n"]
+    errors = results.get("errors")
+    if errors:
+        by_index = ", ".join(f"step {i}: {100 * v:.0f}%" for i, v in sorted(
+            errors["first_wrong_step_share_by_index"].items(), key=lambda kv: int(kv[0])))
+        parts += ["### Where errors start\n",
+                  f"Of {errors['wrong_samples']} wrong-answer samples, the first wrong step (0 = the restated start "
+                  f"amount): {by_index}; median step {errors['median_first_wrong_step']}"
+                  + (f", median token offset {errors['first_wrong_token_offset']['median']:.0f}"
+                     if errors.get("first_wrong_token_offset") else "") + ". "
+                  "Wrong answers whose chain was right until the last step: "
+                  f"{_share(errors['wrong_right_until_last'])}; "
+                  f"right answers whose chain has an error: {_share(errors['right_with_error'])} (the answer check "
+                  f"passes them). Error kinds: {errors['error_kinds']}.\n"]
+    else:
+        parts.append("Where errors start needs checkable steps (the synthetic task); skipped for this question set.\n")
+    parts.append(f"Cost of the analysis: {results['cost']['samples']:,} samples, "
+                 f"{results['cost']['sampled_tokens']:,} sampled tokens, {results['seconds']:.0f} s.\n")
+    parts.append(f"**Reading.** {results['reading']}\n")
+    return "\n".join(parts)
+
+
+def _pct(x) -> str:
+    return "" if x is None else f"{x:.1f}"
+
+
+def _share(x) -> str:
+    return "n/a" if x is None else f"{100 * x:.0f}%"
+
+
+def plot(results: dict, path: Path) -> None:
+    """Prefix agreement and continuation accuracy against k (in the style of the paper's prefix figures)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    ks = [int(k) for k in results["ks"]]
+    rs = [results["ks"][str(k)] for k in ks]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    share = [100 * r["top_share"]["mean"] for r in rs]
+    axes[0].plot(ks, share, marker="o", label="top prefix share (mean)")
+    axes[0].fill_between(ks, [100 * r["top_share"]["q1"] for r in rs], [100 * r["top_share"]["q3"] for r in rs],
+                         alpha=0.2, label="quartiles over questions")
+    axes[0].set(xlabel="prefix length k (tokens)", ylabel="% of samples", title="prefix self-consistency",
+                ylim=(0, 105))
+    axes[1].plot(ks, [r["top_continuation_accuracy"] for r in rs], marker="o", label="from the top prefix")
+    if any(r["other_continuation_accuracy"] is not None for r in rs):
+        axes[1].plot(ks, [r["other_continuation_accuracy"] for r in rs], marker="s", label="from another prefix")
+    axes[1].axhline(results["full_accuracy"], color="0.4", linestyle="--", label="full samples")
+    axes[1].set(xlabel="prefix length k (tokens)", ylabel="% correct", title="accuracy of continuations")
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(ks, [str(k) for k in ks])
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------- CLI
+@click.command("analyze")
+@click.argument("config", required=False, type=click.Path(dir_okay=False))
+@click.option("--model", help="Model to analyse (folder or Hub id; default: the config's base model).")
+@click.option("--data", help="Question set to analyse (default: the config's data.train), e.g. gsm8k.")
+@click.option("--data-dir", type=click.Path(file_okay=False),
+              help="Local benchmark copies (default $UPFT_BENCH_DATA_DIR).")
+@click.option("--k", "ks", help="Prefix lengths in tokens, comma-separated (default 4,8,16,32).")
+@click.option("--samples", type=int, help="Full samples per question (default 16).")
+@click.option("--rollouts", type=int, help="Continuations from each prefix (default 4).")
+@click.option("--questions", type=int, help="Questions analysed, the first of the training set (default 100).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
+@click.option("--output", type=click.Path(file_okay=False), help="Folder (default results/<config name>/analysis).")
+def analyze_cli(config, model, data, data_dir, ks, samples, rollouts, questions, overrides, output):
+    """Measure UPFT's premise before training: do sampled solutions share their first k tokens, and are
+    continuations from the shared prefix as accurate as full samples? Also where errors start and what a
+    prefix contains. Writes analysis.md, analysis.json and analysis.png."""
+    from upft_bench.config import ConfigError
+    from upft_bench.experiment import load_experiment
+
+    overrides = list(overrides)
+    for key, value in (("data.train", data), ("data.data_dir", data_dir), ("analyze.ks", ks and f"[{ks}]"),
+                       ("analyze.samples", samples), ("analyze.rollouts", rollouts),
+                       ("analyze.questions", questions)):
+        if value is not None:
+            overrides.append(f"{key}={value}")
+    try:
+        cfg = load_experiment(config, overrides)
+    except ConfigError as err:
+        raise click.ClickException(str(err)) from err
+    out = Path(output) if output else Path("results") / cfg.name / "analysis"
+    results = run_analysis(cfg, out, model=model)
+    click.echo((out / "analysis.md").read_text())
+    _say(f"[done] {out}/analysis.md, analysis.json, analysis.png ({results['seconds']:.0f} s)")
