@@ -26,6 +26,7 @@ import sys
 import time
 from dataclasses import asdict
 from pathlib import Path
+from typing import NamedTuple
 
 import click
 
@@ -110,26 +111,16 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
     scores: dict[str, dict] = {}  # model path -> its validation score (the base model's serves several methods)
     for name in cfg.methods:
         method, mdir = METHODS[name], out / "methods" / name
-        trials = []
-        # One setting, or every setting of the sweep's grid; samples are per setting only if a setting changes them.
-        for setting in selection.grid(cfg.sweep) if method.trains else [{}]:
-            mcfg = selection.configured(cfg, name, setting)
-            tag = selection.setting_tag(setting)
-            sdir = mdir / "sweep" / tag if cfg.sweep else mdir
-            samples, sampling = _sample(method, questions, mcfg, base, out, tokenizer, phases)
-            training = _build_and_train(method, questions, samples, tokenizer, mcfg, base, sdir, phases,
-                                        phase=f"train-{name}" + (f"@{tag}" if setting else ""))
-            model = training.model or str(sdir / "train" / "model")
-            score = _validate(name, setting, model, validation, mcfg, sdir, phases, scores) if validation else None
-            trials.append((setting, sampling, training, model, score))
-        chosen = selection.choose([(t[0], t[4]) for t in trials]) if cfg.sweep and method.trains else 0
-        setting, sampling, training, model, _ = trials[chosen]
-        if cfg.sweep and method.trains:
-            _say(f"[{name}] chosen on validation: {selection.setting_tag(setting)}")
-        evaluation = _evaluate(name, model, cfg, mdir, phases, shared_evals.get(model))
-        rows[name] = MethodResult.of(method, sampling, training, evaluation,
-                                     setting={**cfg.per_method.get(name, {}), **setting},
-                                     validation=[{"setting": t[0], **t[4]} for t in trials if t[4] is not None],
+        trials = [_trial(method, setting, questions, validation, tokenizer, cfg, base, mdir, out, phases, scores)
+                  for setting in (selection.grid(cfg.sweep) if method.trains else [{}])]
+        chosen = selection.choose([(t.setting, t.score) for t in trials]) if len(trials) > 1 else 0
+        if len(trials) > 1:
+            _say(f"[{name}] chosen on validation: {selection.setting_tag(trials[chosen].setting)}")
+        best = trials[chosen]
+        evaluation = _evaluate(name, best.model, cfg, mdir, phases, shared_evals.get(best.model))
+        rows[name] = MethodResult.of(method, best.sampling, best.training, evaluation,
+                                     setting={**cfg.per_method.get(name, {}), **best.setting},
+                                     validation=[{"setting": t.setting, **t.score} for t in trials if t.score],
                                      selection_flops=_selection_flops(trials, chosen))
 
     metrics = build_metrics(cfg, base, rows, _leaf_tasks(cfg.eval.tasks), time.time() - started)
@@ -140,6 +131,30 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
     else:
         write_json(out / "metrics.json", metrics)
     return metrics
+
+
+class Trial(NamedTuple):
+    """One setting of a method: its samples' cost, its training, the model it gave and that model's validation."""
+
+    setting: dict
+    sampling: SampleCost
+    training: TrainSummary
+    model: str
+    score: dict | None
+
+
+def _trial(method: Method, setting: dict, questions, validation, tokenizer, cfg: ExperimentConfig, base: str,
+           mdir: Path, out: Path, phases: Phases, scores: dict) -> Trial:
+    """Phases 2a-2b for one setting (the only one without a sweep): sample, build and train, validate."""
+    mcfg = selection.configured(cfg, method.name, setting)
+    tag = selection.setting_tag(setting)
+    sdir = mdir / "sweep" / tag if cfg.sweep else mdir  # without a sweep: methods/<name>/ as always
+    samples, sampling = _sample(method, questions, mcfg, base, out, tokenizer, phases)
+    training = _build_and_train(method, questions, samples, tokenizer, mcfg, base, sdir, phases,
+                                phase=f"train-{method.name}" + (f"@{tag}" if setting else ""))
+    model = training.model or str(sdir / "train" / "model")
+    score = _validate(method.name, setting, model, validation, mcfg, sdir, phases, scores) if validation else None
+    return Trial(setting, sampling, training, model, score)
 
 
 def _remember_evals(metrics: dict, out: Path, shared: dict) -> None:
@@ -264,11 +279,11 @@ def _build_and_train(method: Method, questions, samples, tokenizer, cfg: Experim
     return summary
 
 
-def _selection_flops(trials, chosen: int) -> int | None:
+def _selection_flops(trials: list[Trial], chosen: int) -> int | None:
     """What choosing cost beyond the chosen setting's own training: the other settings' training and every
     validation pass (None when a count is unknown)."""
-    parts = [t[2].train_flops for i, t in enumerate(trials) if i != chosen]
-    parts += [t[4].get("flops") for t in trials if t[4] is not None]
+    parts = [t.training.train_flops for i, t in enumerate(trials) if i != chosen]
+    parts += [t.score.get("flops") for t in trials if t.score is not None]
     return None if None in parts else sum(parts)
 
 
