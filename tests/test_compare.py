@@ -173,7 +173,7 @@ def test_interrupted_run_finishes_without_redoing(tmp_path, monkeypatch, cache):
 
 
 def test_a_folder_with_only_report_files_is_rewritten(tmp_path, monkeypatch, cache):
-    """The repository ships results/default/{compare.md,metrics.json,...}: a fresh `compare` must not refuse it."""
+    """A folder holding only report files (a copy of the shipped results/reference): `compare` does not refuse it."""
     monkeypatch.setenv("UPFT_BENCH_CACHE", str(cache))
     out = tmp_path / "default"
     out.mkdir()

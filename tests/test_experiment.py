@@ -73,3 +73,21 @@ def test_seeds_make_one_run_each_and_base_seeds_vary_the_pretraining_seed():
         load_experiment(None, ["seeds=[1,1]"])
     with pytest.raises(ConfigError, match="report: unknown method"):
         load_experiment(None, ["report.reference=rtf"])
+
+
+def test_the_default_run_writes_only_untracked_files():
+    """`make compare` writes results/default/: git ignores it, so the README's first command leaves a clean tree;
+    the run the README shows is shipped as results/reference/."""
+    import shutil
+    import subprocess
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parent.parent
+    if shutil.which("git") is None or not (repo / ".git").exists():
+        pytest.skip("not a git checkout")
+    cfg = load_experiment(None)
+    assert cfg.name == "default"
+    for path in ("results/default/metrics.json", "results/default/compare.md", "results/default/.done/x.json"):
+        assert subprocess.run(["git", "check-ignore", "-q", path], cwd=repo).returncode == 0, path
+    assert subprocess.run(["git", "check-ignore", "-q", "results/reference/metrics.json"], cwd=repo).returncode == 1
+    assert (repo / "results" / "reference" / "metrics.json").exists()

@@ -173,7 +173,7 @@ def _open_run_folder(cfg: ExperimentConfig, out: Path, resume: bool) -> Phases:
     """Claim `out` for this experiment and write its resolved config.yaml.
 
     A folder with phase markers holds a (possibly interrupted) run: never mix two runs silently. A folder with
-    only report files (the repository's results/default) is simply rewritten.
+    only report files (e.g. a copy of results/reference) is simply rewritten.
     """
     if (out / ".done").exists() and any((out / ".done").iterdir()) and not resume:
         raise click.ClickException(f"{out} already holds results: pass --resume to finish it, or choose --output")

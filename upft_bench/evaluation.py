@@ -290,7 +290,7 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     """Evaluate a model on upft-bench's lm-eval tasks: greedy, bare question in the model's chat template.
 
     \b
-    upft-bench eval --model results/default/base/model --tasks upft_synth --limit 8
+    upft-bench eval --model results/default/methods/sft/train/model --tasks upft_synth --limit 8
     upft-bench eval --model Qwen/Qwen2.5-Math-7B-Instruct --tasks upft_paper --system-prompt qwen_boxed
 
     Writes the raw lm-eval results and per-sample logs to --output and prints a Markdown table.

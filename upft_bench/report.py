@@ -1,6 +1,7 @@
 """Tables and the plot of a comparison, rebuilt from `metrics.json` files alone.
 
     upft-bench report results/default                       # re-render results/default/compare.{md,png}
+    upft-bench report results/reference                     # the README's run, shipped with the repository
     upft-bench report results/a results/b --output results/ab
 
 Every number printed here is read from metrics.json, which `upft-bench compare` wrote from the run's own
