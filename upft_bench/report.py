@@ -18,7 +18,7 @@ from tabulate import tabulate
 
 from upft_bench import paper
 from upft_bench.atomic import atomic_path, write_text
-from upft_bench.methods import COST_REFERENCE
+from upft_bench.methods import COST_REFERENCE, METHODS
 
 REF = COST_REFERENCE
 
@@ -378,7 +378,8 @@ def plot(metrics_list: list[dict], path: Path) -> None:
         ax.set_ylabel("mean accuracy % (95% interval)")
         ax.grid(True, alpha=0.3)
         ax.set_title(f"accuracy vs {label}")
-    method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[n], label=n) for n in methods]
+    method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[n],
+                             label=METHODS[n].label if n in METHODS else n) for n in methods]
     first = axes[0].legend(handles=method_handles, fontsize=8, loc="best", title="method", title_fontsize=8)
     axes[0].add_artist(first)
     if len(runs) > 1:
