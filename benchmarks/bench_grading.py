@@ -9,7 +9,8 @@ Cases: tests/data/grading_cases.jsonl (pred, gold, expected verdict). upft_bench
 LaTeX extraction needs delimiters, so a gold or a prediction without `$`, `\\(`, `\\[` or `\\boxed` and without prose
 words is wrapped in `$...$` for it (as in its own tests); predictions written as prose are passed unchanged.
 Columns: agreement with the expected verdict, cases/s (single thread, main thread, warm), and per tag.
-Hostile: tests/data/hostile_inputs.jsonl; false positives (verdict True) and the slowest case in seconds.
+Hostile: tests/data/hostile_inputs.jsonl (graded with each row's `kind`, math by default); false positives (verdict
+True) and the slowest case in seconds.
 math-verify runs each hostile case in a forked child (SIGALRM works there) killed after --hostile-limit s,
 because a C-level big-integer operation cannot be interrupted by its signal-based timeout.
 """
@@ -98,7 +99,7 @@ def ours_hostile(rows, timeout):
     false_pos, worst = 0, 0.0
     for row in rows:
         start = time.perf_counter()
-        false_pos += grading.is_correct(hostile_text(row), row["gold"], timeout=timeout)
+        false_pos += grading.is_correct(hostile_text(row), row["gold"], row.get("kind", "math"), timeout=timeout)
         worst = max(worst, time.perf_counter() - start)
     return false_pos, worst
 

@@ -4,7 +4,7 @@ deadline, from the main thread, a thread, grade_many, a process.
     HF_HUB_OFFLINE=1 python -m pytest -q tests/grading/test_workers.py
 
 Hostile inputs live in tests/data/hostile_inputs.jsonl (a literal `pred`, or `parts` = [[text, repeat], ...] for the
-big ones).
+big ones; an optional `kind`, e.g. "choice", is graded with that kind as well).
 """
 from __future__ import annotations
 
@@ -53,6 +53,8 @@ def test_hostile_main_thread(row):
     start = time.monotonic()
     assert is_correct(text, row["gold"], timeout=HOSTILE_TIMEOUT) is False
     assert is_correct(text, "B", kind="choice", timeout=HOSTILE_TIMEOUT) is False
+    if "kind" in row:
+        assert is_correct(text, row["gold"], kind=row["kind"], timeout=HOSTILE_TIMEOUT) is False
     assert time.monotonic() - start < 2 * HOSTILE_BOUND
     assert not os.path.exists("/tmp/upft_pwned")
 

@@ -5,7 +5,7 @@ import re
 
 MAX_ANSWER_CHARS = 2000      # longer answers are compared as strings (parsing cost grows with length)
 TAIL_CHARS = 20_000          # fallbacks (math spans, numbers) look only at the end of an output
-CHOICE_LETTERS = "ABCD"
+CHOICE_LETTERS = "ABCDE"
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -106,6 +106,17 @@ def last_boxed(text: str) -> str | None:
     return ", ".join(reversed(contents)) if contents else None
 
 
+_ANSWER_TAG = re.compile(r"(?is)<answer>(.*?)</answer>")
+
+
+def answer_tag(text: str) -> str | None:
+    """The content of the last `<answer>...</answer>` in the tail of an output, or None."""
+    last = last_match(_ANSWER_TAG, text[-TAIL_CHARS:])
+    if last is None or not last.group(1).strip() or "<answer>" in last.group(1).lower():
+        return None
+    return last.group(1).strip()
+
+
 def after_hashes(text: str) -> str | None:
     i = text.rfind("####")
     if i < 0:
@@ -140,6 +151,9 @@ _SPACE_RUN = re.compile(r"[^\S\n]+")
 _NEWLINE_RUN = re.compile(r"\s*\n\s*")
 
 
+NO_ANSWER = "\x00"   # a stated answer that is not one (code): extraction stops, nothing is guessed
+
+
 def _after_answer_phrase(text: str) -> str | None:
     tail = _squeeze(text)
     last = last_match(ANSWER_PHRASE, tail)
@@ -147,6 +161,8 @@ def _after_answer_phrase(text: str) -> str | None:
         return None
     rest = tail[last.end():last.end() + 600]
     rest = HOPE.sub("", rest)
+    if looks_like_code(rest.split("\n", 1)[0]):
+        return NO_ANSWER   # `The answer is __import__('os')...[0]`: no number out of code
     math = _take_math(rest)
     if math is None and rest.startswith("\\boxed"):
         math = last_boxed(rest[:300])
@@ -187,6 +203,8 @@ def _answer_in_sentence(sentence: str) -> str:
         return sentence
     if m := _LEADING_NUMBER.match(sentence):
         return m.group(1).rstrip(",")
+    if unbalanced(sentence):
+        return sentence   # `((((( 1 and 2`: malformed, no number is picked out of it
     return _last_math_or_number(sentence) or sentence
 
 
@@ -225,7 +243,7 @@ def _few_words(s: str, limit: int) -> bool:
 
 
 _NUMBER_IN_TEXT = re.compile(r"(?<![A-Za-z_.\d^/])-?(?:\d{1,15} \d{1,15}/\d{1,15}(?![\d/]|\.\d)|"   # a mixed number
-                             r"\d[\d,]*(?:\.\d+)?(?:\s*/\s*\d+(?!\d|\.\d))?)")
+                             r"\d[\d,]*(?:\.\d+)?(?:[eE][-+]?\d{1,4}(?![\w.]))?(?:\s*/\s*\d+(?!\d|\.\d))?)")
 
 
 _LEADING_NUMBER = re.compile(r"\s*(?:\*\*)?\s*(" + _NUMBER_IN_TEXT.pattern + r")(?![\w/^_])")
@@ -238,20 +256,54 @@ def _last_number(text: str) -> tuple[int, str] | None:
     return last.start(), last.group().rstrip(",")
 
 
+_OPEN_RUN = re.compile(r"[(\[{]+\s*$")
+
+
+def unbalanced(s: str) -> bool:
+    """Round and square brackets (together, for half-open intervals) or braces that do not pair up."""
+    return (s.count("(") + s.count("[") != s.count(")") + s.count("]")) or s.count("{") != s.count("}")
+
+
+def _inside_unclosed(text: str, start: int, end: int) -> bool:
+    """The number at text[start:end] directly follows opening brackets that are not closed after it."""
+    m = _OPEN_RUN.search(text[max(0, start - 100):start])
+    if m is None:
+        return False
+    after = text[end:end + 200]
+    opened = len(m.group().strip())
+    return sum(after.count(c) for c in ")]}") < opened
+
+
 def _last_math_or_number(text: str) -> str | None:
     tail = _squeeze(text)
     spans = [(end, s.strip()) for end, s in _math_spans(tail) if s.strip()]
     spans = [(end, s) for end, s in spans if _few_words(s, 1) and len(s) <= MAX_ANSWER_CHARS]
     number = _last_number(tail)
+    if number is not None and _inside_unclosed(tail, number[0], number[0] + len(number[1])):
+        number = None   # `((((...(1`: a number inside brackets that never close is no answer
     if spans and (number is None or number[0] < spans[-1][0]):
         return spans[-1][1]
     return number[1] if number else None
 
 
-_CODE_LIKE = re.compile(r"__\w+__|\bimport\s+\w|(?<!\\)\blambda\b|\b(?:exec|eval|compile|open|system|getattr)\s*\(")
+_CODE_LIKE = re.compile(
+    r"__\w+__|\bimport\s+\w|(?<!\\)\blambda\b|\b(?:exec|eval|compile|open|system|getattr|popen)\s*\("
+    r"|(?<![\\\w.])[A-Za-z_]\w*(?:\.[A-Za-z_]\w*)+\s*\("      # an attribute call: os.system(, a.b.c(
+    r"|\[[^\[\]\n]{0,200}?\bfor\s+\w+\s+in\b"               # a list comprehension
+    r"|\)\s*\[\s*-?\d+\s*\]"                                 # indexing a call's result: f()[0]
+    r"|\b(?:rm\s+-[rf]+|sudo|curl|wget|chmod|bash\s+-c|sh\s+-c)\s|/bin/(?:ba)?sh\b")   # shell commands
+
+
+def looks_like_code(text: str) -> bool:
+    """Python or shell rather than math: dunders, imports, attribute calls, comprehensions, `()[0]`, commands."""
+    return bool(_CODE_LIKE.search(text))
 _PROSE = re.compile(r"(?i)\b(?:is|so|we|the|of|to|it|be|are|was|then|thus|hence|get|has|have|this|that|there)\b")
 _UNIT_WORDS = {"percent", "pct", "percentage", "and", "or", "units", "unit", "degrees", "dollars", "cents",
                "inches", "feet", "square", "cubic", "meters", "miles", "hours", "minutes", "seconds", "days"}
+
+
+_FUNCTION_WORDS = {"sqrt", "sin", "cos", "tan", "cot", "sec", "csc", "log", "exp", "abs", "arcsin", "arccos",
+                   "arctan", "sinh", "cosh", "tanh"}   # `11*sqrt(2)`: plain-text math, not prose
 
 
 def _bare_answer(text: str) -> str | None:
@@ -261,7 +313,7 @@ def _bare_answer(text: str) -> str | None:
         return None
     if (foreign := _value_among_foreign(s)) is not None:
         return foreign   # `地块面积 = 72000 / 18 = 4000千克`: the value, not the sentence as text
-    words = [w for w in prose_words(s) if w.lower() not in _UNIT_WORDS]
+    words = [w for w in prose_words(s) if w.lower() not in _UNIT_WORDS and w not in _FUNCTION_WORDS]
     digits = re.search(r"\d", s)
     if digits and _PROSE.search(s):
         return None
@@ -283,17 +335,21 @@ def extract_answer(text: str, kind: str = "math", stated: bool = False) -> str |
     if "</think>" in text:
         before, after = text.rsplit("</think>", 1)
         text = after if after.strip() else before   # a trace that stops at </think> answers inside it
+    if (tagged := answer_tag(text)) is not None and tagged != text.strip():
+        return extract_answer(tagged, kind)   # `<answer>1e6</answer>`: the tag's content is the whole answer
     if kind == "choice":
         return extract_choice(text, fallback=not stated)
     for find in (last_boxed, after_hashes, _after_answer_phrase):
         found = find(text)
+        if found == NO_ANSWER:
+            return None
         if found and found.strip():
             return found.strip()
     if stated:
         return None
     if _BOX_RE.search(text):
         return None   # only unbalanced or oversized boxes (a truncated output): no guessing
-    if _CODE_LIKE.search(text[-TAIL_CHARS:]):
+    if looks_like_code(text[-TAIL_CHARS:]):
         return None   # no guessing a number out of code-injection attempts
     bare = _bare_answer(text)
     if bare is not None and not _math_spans(bare):
@@ -305,16 +361,22 @@ def extract_answer(text: str, kind: str = "math", stated: bool = False) -> str |
 # Option letters
 # ---------------------------------------------------------------------------------------------------
 _L = f"[{CHOICE_LETTERS}]"
+# after the letter: no word character (`是` may follow: "答案：B是正确的"), no `/`, `|` or `-` of a placeholder
+# that lists the options (`ANSWER: [A/B/C/D/E]`)
+_LETTER_END = r"(?![A-Za-z0-9_'’/|\-])"
+_LETTER_AFTER = (r"\s*(?:\*\*)?\s*(?i:ist|is|est|es|是|为)?\s*(?i:option|choice)?\s*[:：]?\s*"
+                 rf"(?:\*\*)?\s*[(\[$（【「]*\s*(?:\\text(?:bf)?\{{)?\s*({_L})" + _LETTER_END)
 _CHOICE_PATTERNS = [   # highest priority first; the last match of the first pattern that matches wins
-    re.compile(rf"(?i:answer|option|choice|r[ée]ponse|antwort|respuesta|答案)\s*(?:\*\*)?\s*(?i:ist|is|est|es|是|为)?\s*(?i:option|choice)?\s*[:：]?\s*"
-               rf"(?:\*\*)?\s*[(\[$]*\s*(?:\\text(?:bf)?\{{)?\s*({_L})(?![\w'])"),
-    re.compile(rf"(?i:correct)\s+(?i:option|choice|answer)\s+(?i:is\s+)?:?\s*\(?({_L})(?![\w'])"),
+    # "ANSWER: B because option A is wrong": the stated answer beats the options its justification names
+    re.compile(r"(?i:answer|r[ée]ponse|antwort|respuesta|答案)" + _LETTER_AFTER),
+    re.compile(r"(?i:option|choice)" + _LETTER_AFTER),
+    re.compile(rf"(?i:correct)\s+(?i:option|choice|answer)\s+(?i:is\s+)?:?\s*[(（]?({_L})" + _LETTER_END),
     re.compile(rf"\*\*\s*\(?({_L})\)?[.:]?\s*\*\*"),
     re.compile(rf"\(({_L})\)"),
     re.compile(rf"(?m)^\s*({_L})[).:]"),
 ]
-_LETTER_ONLY = re.compile(rf"[\s(\[*$.:]*({_L})[\s)\]*$.:]*")
-_LETTER_LEAD = re.compile(rf"\(?({_L})[).:](?:\s.*)?", re.S)
+_LETTER_ONLY = re.compile(rf"[\s(\[*$.:（【]*({_L})[\s)\]*$.:）】]*")
+_LETTER_LEAD = re.compile(rf"[(（]?({_L})[).:）](?:\s.*)?", re.S)
 
 
 def letter_of(answer: str) -> str | None:
@@ -324,7 +386,8 @@ def letter_of(answer: str) -> str | None:
     return m.group(1) if m else None
 
 
-_FREE_LETTER = re.compile(rf"(?<![A-Za-z0-9_\\$^'’{{/.\-°])({_L})(?![A-Za-z0-9_$^'’}}/\-])(?!\.\d)")
+_FREE_LETTER = re.compile(rf"(?<![A-Za-z0-9_\\$^'’{{/.\-°])({_L})(?![A-Za-z0-9_$^'’}}/\-])(?!\.\d)(?!\s*=)")
+_LETTER_RANGE = re.compile(rf"\b{_L}\s*(?:-|–|(?i:through|thru|to))\s*{_L}\b")   # "among A through E"
 _NEGATION = re.compile(   # "not A", "can't be A or B", "non A", "pas A", "nicht A", "no es A", "不是 A"
     rf"(?:(?i:\b(?:not|cannot|non|pas|nicht|never|neither|nor|no|kein)\b)|n't|n’t|不是|并非|不)\s*(?:(?i:be|is|es|est|ist|option|choice)\s+)?"
     rf"({_L}(?:\s*(?:,|/|(?i:or|nor|and|ou|et|oder|und|o|y|ni|或|和|、))\s*{_L})*)(?![A-Za-z0-9])")
@@ -344,6 +407,8 @@ def _free_letter(tail: str) -> str | None:
     if not line or len(line) > MAX_FREE_LINE:
         return None
     negated = set()
+    for m in _LETTER_RANGE.finditer(line):
+        negated.update(range(m.start(), m.end()))
     for m in _NEGATION.finditer(line):
         negated.update(range(m.start(1), m.end(1)))
     letters = set()

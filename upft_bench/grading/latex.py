@@ -18,7 +18,7 @@ import re
 
 import sympy as sp
 
-from .values import PM, Matrix, Parsed, Relation, Seq, SetOf, Union
+from .values import PM, Matrix, Parsed, Relation, Seq, SetOf, Union, set_difference
 
 MAX_CHARS = 2000          # longer answers are compared as normalised strings only
 MAX_DEPTH = 40            # bracket nesting; real answers stay under 10
@@ -91,7 +91,7 @@ _MATRIX_ENVS = {"pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "smallmatr
 
 _KNOWN_CMDS = (set(_GREEK) | set(_FUNCS) | set(_CONSTANTS) | _MUL_CMDS | _DIV_CMDS | set(_REL_CMDS)
                | {"frac", "sqrt", "binom", "operatorname", "emptyset", "varnothing", "lfloor", "rfloor", "lceil",
-                  "rceil", "begin", "end", "cup", "pm", "mp"})
+                  "rceil", "begin", "end", "cup", "pm", "mp", "setminus", "backslash"})
 _SPLIT_PREFIXES = sorted(set(_GREEK) | set(_FUNCS) | {"pi", "infty"}, key=len, reverse=True)
 
 
@@ -262,8 +262,15 @@ class _Parser:
 
     def parse_union(self):
         parts = [self.parse_sum()]
-        while self.accept("\\cup"):
-            parts.append(self.parse_sum())
+        while True:
+            if self.accept("\\cup"):
+                parts.append(self.parse_sum())
+            elif self.accept("\\setminus", "\\backslash"):   # `(0, 36) \setminus \{9\}`, left to right
+                left = Union(tuple(parts)) if len(parts) > 1 else parts[0]
+                rest = set_difference(left, self.parse_sum())
+                parts = list(rest.parts) if isinstance(rest, Union) else [rest]
+            else:
+                break
         return Union(tuple(parts)) if len(parts) > 1 else parts[0]
 
     def parse_sum(self):

@@ -5,7 +5,7 @@ import re
 from dataclasses import dataclass
 from fractions import Fraction
 
-from .extraction import MAX_ANSWER_CHARS, braced, prose_words, sanitize
+from .extraction import MAX_ANSWER_CHARS, braced, prose_words, sanitize, unbalanced
 from .numbers import simple_number
 
 
@@ -52,6 +52,10 @@ _GLUED_UNIT = re.compile(r"(?<=\d)(?:weeks?|days?|hours?|minutes?|seconds?|month
 _TIME_OF_DAY = re.compile(r"(?i)(\d{1,2}):([0-5]\d)(?::([0-5]\d))?\s*(?:([ap])\.?\s*m\b\.?)?")
 _NUMBER_THEN_WORDS = re.compile(r"([-+]?[\d.,/]*\d)\s+([A-Za-z][A-Za-z\s'\-]{0,40})")
 _THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
+_ARITH_NUMBER = r"(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?"
+_THOUSANDS_ARITHMETIC = re.compile(   # numbers with thousands commas joined by operators, no brackets: `1,234/2`
+    rf"[-+]?{_ARITH_NUMBER}(?:\s*(?:[-+*/^]|\\times|\\cdot|\\div)\s*{_ARITH_NUMBER})+")
+_ORDINAL = re.compile(r"(?<=\d)\s*(?:\^\s*\{\s*(?:st|nd|rd|th)\s*\}|\^\s*(?:st|nd|rd|th)|(?:st|nd|rd|th))(?![A-Za-z])")
 _SPACE_THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(?: \d{3})+(?:\.\d+)?")
 _APPROX_TAIL = re.compile(r"\s*\\approx.*$", re.S)
 # 2\frac{1}{4}, 1\frac12, 2 \frac{5}{8}: an integer and a fraction with digit-only arguments
@@ -72,6 +76,7 @@ _REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\s*\\(?:overline|bar|dot)\s*\{\s
 _INEQUALITY = re.compile(r"[<>]|\\(?:le|ge|leq|geq|lt|gt)(?![a-zA-Z])")
 _FUNCTION_OF_VAR = re.compile(r"(?<![\\a-zA-Z])([a-zA-Z])\s*\(\s*[a-zA-Z]\s*\)")
 _FUNCTION_LHS = re.compile(r"^[a-zA-Z](?:_\{?\w{1,3}\}?)?\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z]){0,3}\s*\)\s*=(?!=)")
+_REALS_MINUS = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?(?=\s*\\(?:setminus|backslash)(?![a-zA-Z]))")
 _ALL_REALS = re.compile(r"(?i)\\mathbb\s*\{?\s*R\s*\}?|(?:the\s+set\s+of\s+)?all\s+real(?:\s+numbers|s)?|"
                         r"real\s+numbers")
 _UNITS_WORDS = {"zero": 0, "one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
@@ -167,6 +172,8 @@ def normalize_answer(answer: str) -> Normalized:
         s = s[m.end():].strip()   # "f(x) = 2x+3" is the expression 2x+3
     if "=" not in s and _INEQUALITY.search(s):
         s = _FUNCTION_OF_VAR.sub(r"\1", s)   # `0 < f(x) < 1` bounds the value f: the interval (0, 1)
+    if "\\setminus" in s or "\\backslash" in s:
+        s = _REALS_MINUS.sub(r"(-\\infty,\\infty)", s)   # `\mathbb{R} \setminus \{0\}`
     if _ALL_REALS.fullmatch(s):
         s = "(-\\infty,\\infty)"
     if "=" in s.split("\\approx", 1)[0]:
@@ -175,6 +182,8 @@ def normalize_answer(answer: str) -> Normalized:
         s = _MIXED_NUMBER.sub(lambda m: _mixed_value(m.group(1), m.group(2) or m.group(3), m.group(4) or m.group(5)), s)
     if "/" in s:   # `4 4/9` is 40/9 (a sign before it applies to the whole), not 4 * 4/9
         s = _MIXED_SLASH.sub(lambda m: _mixed_value(*m.groups()), s)
+    if "st" in s or "nd" in s or "rd" in s or "th" in s:
+        s = _ORDINAL.sub("", s)   # `12^{\mathrm{th}}` grade, `3rd`: the number
     s = _AND_OR.sub(", ", s)   # "1 and 2", "x = 1 or x = 2": lists of solutions
     if "and" in s or "or" in s:
         s = _AND_OR_GLUED.sub(", ", s)
@@ -196,6 +205,8 @@ def normalize_answer(answer: str) -> Normalized:
         s = m.group(1).replace("+", "") + m.group(2)   # a whole answer `(40/9)` from a mixed number is `40/9`
     if _THOUSANDS.fullmatch(s):
         s = s.replace(",", "")
+    elif "," in s and _THOUSANDS_ARITHMETIC.fullmatch(s) and _THOUSANDS.search(s):
+        s = _THOUSANDS.sub(lambda m: m.group().replace(",", ""), s)   # `1,234/2`: one number in arithmetic
     elif _SPACE_THOUSANDS.fullmatch(s):
         s = s.replace(" ", "")
     return Normalized(s, percent)
@@ -313,8 +324,8 @@ _OPTION_PREFIX = re.compile(r"\(?([A-Ea-e])\)\s*(.+)", re.S)
 def text_equal(pred: str, gold: str) -> bool:
     """Short text answers: case, articles and punctuation ignored; `(A) Even` also accepts `A` / `Even`."""
     key = _text_key(pred)
-    if not key:
-        return False
+    if not key or unbalanced(pred):
+        return False   # `(((((1` is malformed: the key would erase its brackets
     golds = {_text_key(gold)}
     m = _OPTION_PREFIX.fullmatch(gold.strip())
     if m:

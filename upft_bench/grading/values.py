@@ -283,6 +283,63 @@ def _as_interval(v):
     return None
 
 
+MAX_REMOVED_POINTS = 50
+
+
+def _real_constant(t) -> bool:
+    return isinstance(t, sp.Basic) and _constant(t) and t.is_extended_real is True
+
+
+def _sign(d) -> int:
+    """-1, 0 or 1 for a real constant difference; ValueError when sympy cannot decide."""
+    if d.is_zero:
+        return 0
+    if d.is_extended_positive:
+        return 1
+    if d.is_extended_negative:
+        return -1
+    raise ValueError("cannot order the points of a set difference")
+
+
+def _is_interval(v) -> bool:
+    return (isinstance(v, Seq) and v.left in ("(", "[") and v.right in (")", "]") and len(v.items) == 2
+            and all(_real_constant(x) for x in v.items))
+
+
+def set_difference(a, b):
+    """`A \\setminus B` for A an interval, a union of intervals or a finite set of constants, and B a finite set
+    of real constants: `(0, 36) \\setminus \\{9\\}` is (0, 9) U (9, 36). ValueError for anything else."""
+    points = b.items if isinstance(b, SetOf) else (b,) if isinstance(b, sp.Basic) else None
+    if points is None or len(points) > MAX_REMOVED_POINTS or not all(_real_constant(x) for x in points):
+        raise ValueError("only a finite set of real numbers can be taken out of a set")
+    if isinstance(a, SetOf):
+        if not all(isinstance(x, sp.Basic) and _constant(x) for x in a.items):
+            raise ValueError("a set difference of non-constant sets")
+        return SetOf(tuple(x for x in a.items if not any((x - p).is_zero for p in points)))
+    parts = a.parts if isinstance(a, Union) else (a,)
+    if not all(_is_interval(x) for x in parts):
+        raise ValueError("a set difference needs intervals or sets")
+    out = []
+    for part in parts:
+        pieces = [part]
+        for point in points:
+            split = []
+            for piece in pieces:
+                lo, hi = piece.items
+                at_lo, at_hi = _sign(point - lo), _sign(point - hi)
+                if at_lo == 0 and piece.left == "[":
+                    split.append(Seq(piece.items, "(", piece.right))
+                elif at_hi == 0 and piece.right == "]":
+                    split.append(Seq(piece.items, piece.left, ")"))
+                elif at_lo > 0 > at_hi:
+                    split += [Seq((lo, point), piece.left, ")"), Seq((point, hi), "(", piece.right)]
+                else:
+                    split.append(piece)
+            pieces = split
+        out += pieces
+    return Union(tuple(out)) if len(out) > 1 else out[0]
+
+
 def _interval_like(v) -> bool:
     return isinstance(v, Union) or (isinstance(v, Seq) and v.left in ("(", "[") and len(v.items) == 2)
 
