@@ -18,13 +18,17 @@ import re
 
 import sympy as sp
 
-from .values import PM, Matrix, Parsed, Relation, Seq, SetOf, Union, set_difference
+from .values import PM, Cases, Matrix, Parsed, Relation, Seq, SetOf, Union, set_difference
 
 MAX_CHARS = 2000          # longer answers are compared as normalised strings only
 MAX_DEPTH = 40            # bracket nesting; real answers stay under 10
 MAX_DIGITS = 10_000       # refuse exact numbers (powers, factorials, binomials) larger than this
 MAX_SYMBOLIC_EXP = 10**6  # x^(10^9) is nobody's answer, and evaluating it wastes time
 MAX_ITEMS = 200           # elements of a tuple / set / matrix
+MAX_MATRIX_ENTRIES = 100  # a matrix (written or computed) with more entries is refused
+MAX_MATRIX_WORK = 1000    # scalar multiplications in all matrix products and powers of one answer
+MAX_SYMBOLIC_PRODUCTS = 3 # matrix products with an entry that is not a plain number (their entries nest)
+MAX_CASES = 20            # pieces of a `cases` environment
 
 
 class ParseError(ValueError):
@@ -86,6 +90,9 @@ _REL_CMDS = {
     "gt": ">", "ne": "!=", "neq": "!=", "approx": "=", "equiv": "=", "in": "in", "to": "=",
 }
 _REL_OPS = {"=": "=", "==": "=", ":=": "=", "<": "<", ">": ">", "<=": "<=", ">=": ">=", "!=": "!="}
+_LEAD_WORDS = {"if", "for", "when", "where"}
+_OTHERWISE_WORDS = {"otherwise", "else"}
+_CONDITION_WORDS = _LEAD_WORDS | _OTHERWISE_WORDS | {"and", "or"}   # they end an expression in `cases`
 _MATRIX_ENVS = {"pmatrix", "bmatrix", "matrix", "vmatrix", "Bmatrix", "smallmatrix", "array"}
 
 
@@ -108,6 +115,24 @@ def _as_expr(v):
     if isinstance(v, sp.Basic):
         return v
     raise ParseError("a tuple, set or relation cannot take part in arithmetic")
+
+
+def _operand(v):
+    """A scalar or a matrix that arithmetic may use; a determinant (`vmatrix`) is neither."""
+    if isinstance(v, Matrix) and not v.det:
+        return v
+    return _as_expr(v)
+
+
+def _shape(m: Matrix) -> tuple[int, int]:
+    return len(m.rows), len(m.rows[0])
+
+
+def _new_matrix(rows) -> Matrix:
+    rows = tuple(tuple(r) for r in rows)
+    if sum(map(len, rows)) > MAX_MATRIX_ENTRIES:
+        raise ParseError("matrix too large")
+    return Matrix(rows)
 
 
 def _number_estimate(x) -> float:
@@ -199,6 +224,54 @@ class _Parser:
         self.abs_open = 0
         self.decimals: int | None = None
         self.shift = 0   # most negative power of ten applied (2.08 \\times 10^{-9} is written to 11 decimals)
+        self.matrix_work = 0   # scalar multiplications spent on matrix products (MAX_MATRIX_WORK)
+        self.symbolic_products = 0
+        self.in_cases = 0      # inside `cases`: the words of a condition (`if`, `otherwise`) end an expression
+
+    # -- matrix arithmetic -----------------------------------------------------------------------
+    def add(self, a, b, sign=1):
+        a, b = _operand(a), _operand(b)
+        if isinstance(a, Matrix) and isinstance(b, Matrix):
+            if _shape(a) != _shape(b):
+                raise ParseError("matrices of different shapes")
+            return _new_matrix([[x + sign * y for x, y in zip(ra, rb)] for ra, rb in zip(a.rows, b.rows)])
+        if isinstance(a, Matrix) or isinstance(b, Matrix):
+            raise ParseError("a matrix plus a scalar")
+        return sp.Add(a, sign * b)
+
+    def mul(self, a, b):
+        a, b = _operand(a), _operand(b)
+        if isinstance(a, Matrix) and isinstance(b, Matrix):
+            (n, m), (m2, k) = _shape(a), _shape(b)
+            if m != m2:
+                raise ParseError("matrix shapes do not allow a product")
+            self.matrix_work += n * m * k
+            if not all(isinstance(x, (sp.Rational, sp.Float)) for r in a.rows + b.rows for x in r):
+                self.symbolic_products += 1
+            if self.matrix_work > MAX_MATRIX_WORK or self.symbolic_products > MAX_SYMBOLIC_PRODUCTS:
+                raise ParseError("too much matrix arithmetic")
+            cols = list(zip(*b.rows))
+            return _new_matrix([[sp.Add(*[x * y for x, y in zip(row, col)]) for col in cols] for row in a.rows])
+        if isinstance(a, Matrix):
+            return _new_matrix([[x * b for x in row] for row in a.rows])
+        if isinstance(b, Matrix):
+            return _new_matrix([[a * x for x in row] for row in b.rows])
+        return sp.Mul(a, b)
+
+    def neg(self, a):
+        a = _operand(a)
+        return self.mul(sp.Integer(-1), a) if isinstance(a, Matrix) else -a
+
+    def power(self, base, exp):
+        if isinstance(base, Matrix) and not base.det:
+            n, m = _shape(base)
+            if n != m or not (isinstance(exp, sp.Integer) and 1 <= exp <= 20):
+                raise ParseError("only a square matrix to a small positive integer power")
+            out = base
+            for _ in range(int(exp) - 1):
+                out = self.mul(out, base)
+            return out
+        return build_power(base, exp)
 
     # -- token helpers ---------------------------------------------------------------------------
     def peek(self, k=0):
@@ -279,8 +352,7 @@ class _Parser:
             tok = self.peek()[1]
             if tok in ("+", "-"):
                 self.next()
-                right = _as_expr(self.parse_product())
-                left = sp.Add(_as_expr(left), right if tok == "+" else -right)
+                left = self.add(left, self.parse_product(), 1 if tok == "+" else -1)
             elif tok in ("\\pm", "\\mp"):
                 self.next()
                 right = _as_expr(self.parse_product())
@@ -291,8 +363,10 @@ class _Parser:
 
     def starts_atom(self):
         kind, text = self.peek()
-        if kind in ("num", "word"):
+        if kind == "num":
             return True
+        if kind == "word":
+            return not (self.in_cases and text.lower() in _CONDITION_WORDS)
         if kind == "op":
             return text in ("(", "{") or (text == "|" and self.abs_open == 0)
         if kind == "cmd":
@@ -307,15 +381,15 @@ class _Parser:
             kind, text = self.peek()
             if text == "*" or (kind == "cmd" and text[1:] in _MUL_CMDS):
                 self.next()
-                left = sp.Mul(_as_expr(left), _as_expr(self.parse_unary()))
+                left = self.mul(left, self.parse_unary())
             elif text == "/" or (kind == "cmd" and text[1:] in _DIV_CMDS):
                 self.next()
-                left = sp.Mul(_as_expr(left), build_power(self.parse_unary(), sp.Integer(-1)))
+                left = self.mul(left, build_power(self.parse_unary(), sp.Integer(-1)))
             elif self.starts_atom():
                 right = self.parse_power()
-                if not isinstance(left, sp.Basic) or not isinstance(right, sp.Basic):
+                if not all(isinstance(v, (sp.Basic, Matrix)) for v in (left, right)):
                     raise ParseError("juxtaposed structures")
-                left = sp.Mul(left, right)
+                left = self.mul(left, right)
             else:
                 return left
 
@@ -323,7 +397,7 @@ class _Parser:
         tok = self.peek()[1]
         if tok == "-":
             self.next()
-            return -_as_expr(self.parse_unary())
+            return self.neg(self.parse_unary())
         if tok == "+":
             self.next()
             return self.parse_unary()
@@ -341,7 +415,7 @@ class _Parser:
             self.depth -= 1
             if base == 10 and isinstance(exp, sp.Integer) and exp < 0:
                 self.shift = min(self.shift, int(exp))
-            base = build_power(base, exp)
+            base = self.power(base, exp)
             while self.accept("!"):
                 base = build_factorial(base)
         return base
@@ -569,6 +643,8 @@ class _Parser:
 
     def matrix(self):
         env = self.env_name()
+        if env == "cases":
+            return self.cases()
         if env not in _MATRIX_ENVS:
             raise ParseError(f"environment {env}")
         if env == "array" and self.peek()[1] == "{":   # column spec {cc}
@@ -596,9 +672,50 @@ class _Parser:
         self.next()
         if self.env_name() != env:
             raise ParseError("mismatched environment")
-        if not rows or len({len(r) for r in rows}) != 1 or sum(map(len, rows)) > MAX_ITEMS:
-            raise ParseError("ragged matrix")
-        return Matrix(tuple(rows))
+        if not rows or len({len(r) for r in rows}) != 1 or sum(map(len, rows)) > MAX_MATRIX_ENTRIES:
+            raise ParseError("ragged or too large matrix")
+        return Matrix(tuple(rows), det=env == "vmatrix")
+
+    def cases(self):
+        """`\\begin{cases} expr & cond \\\\ ... \\end{cases}`: every piece needs a condition (`x \\ge 0`, `if x<0`,
+        `otherwise`); a system of equations (`x=1 \\\\ y=2`) is not parsed."""
+        pieces = []
+        self.in_cases += 1
+        try:
+            while self.peek()[1] != "\\end":
+                expr = _as_expr(self.parse_sum())
+                self.accept(",")
+                had_amp = self.accept("&") is not None
+                self.accept(",")
+                cond = self.condition(required=not had_amp)
+                self.accept(",", ";", ".")
+                pieces.append((expr, cond))
+                if len(pieces) > MAX_CASES:
+                    raise ParseError("too many cases")
+                if self.accept("\\\\") is None and self.peek()[1] != "\\end":
+                    raise ParseError("bad cases")
+        finally:
+            self.in_cases -= 1
+        self.next()
+        if self.env_name() != "cases" or not pieces:
+            raise ParseError("bad cases")
+        return Cases(tuple(pieces))
+
+    def condition(self, required):
+        """The condition of a piece: None for `otherwise`/`else`, else a relation."""
+        kind, text = self.peek()
+        if kind == "word" and text.lower() in _LEAD_WORDS:
+            self.next()
+            kind, text = self.peek()
+        elif required:
+            raise ParseError("a piece without a condition")
+        if kind == "word" and text.lower() in _OTHERWISE_WORDS:
+            self.next()
+            return None
+        cond = self.parse_relation()
+        if not isinstance(cond, Relation):
+            raise ParseError("a condition must be a relation")
+        return cond
 
 
 def _max_nesting(text: str) -> int:

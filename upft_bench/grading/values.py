@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sympy as sp
 
@@ -46,6 +46,13 @@ class Union:
 @dataclass(frozen=True)
 class Matrix:
     rows: tuple  # tuple of tuples
+    det: bool = field(default=False, compare=False)   # written with `vmatrix`: a determinant, no arithmetic
+
+
+@dataclass(frozen=True)
+class Cases:
+    """A piecewise answer (`\\begin{cases}`): (expression, condition) pairs; the condition None is `otherwise`."""
+    pieces: tuple
 
 
 @dataclass(frozen=True)
@@ -363,6 +370,8 @@ def values_equal_raw(a, b, ctx) -> bool:
         pa = a.parts if isinstance(a, Union) else (a,)
         pb = b.parts if isinstance(b, Union) else (b,)
         return _match_unordered(pa, pb, ctx, allow_duplicates=False)
+    if isinstance(a, Cases) or isinstance(b, Cases):
+        return isinstance(a, Cases) and isinstance(b, Cases) and cases_equal(a, b, ctx)
     if isinstance(a, Matrix) and isinstance(b, Matrix):
         if len(a.rows) != len(b.rows) or len(a.rows[0]) != len(b.rows[0]):
             return False
@@ -382,6 +391,66 @@ def values_equal_raw(a, b, ctx) -> bool:
     if len(xa) != len(xb):
         return False
     return all(values_equal_raw(x, y, ctx) for x, y in zip(xa, xb))
+
+
+def _condition_set(cond):
+    """A one-variable condition as a sympy set of reals, with its variable; None when it is not one."""
+    interval = _relation_interval(cond)
+    if interval is None:
+        return None
+    var = next(t for t in cond.terms if _variable(t) or _abs_variable(t))
+    var = var.args[0] if isinstance(var, sp.Abs) else var
+    parts = interval.parts if isinstance(interval, Union) else (interval,)
+    sets = []
+    for part in parts:
+        lo, hi = part.items
+        if not (_real_constant(lo) or lo == -sp.oo) or not (_real_constant(hi) or hi == sp.oo):
+            return None
+        sets.append(sp.Interval(lo, hi, part.left == "(", part.right == ")"))
+    return var, sp.Union(*sets)
+
+
+def _piece_sets(c: Cases):
+    """Each piece's condition as a set of reals (`otherwise` is what the other pieces leave), or None."""
+    found = [None if cond is None else _condition_set(cond) for _, cond in c.pieces]
+    known = [f for f in found if f is not None]
+    if len(known) + 1 < len(found) or len({var for var, _ in known}) > 1:
+        return None   # a condition that is no interval, two `otherwise`, or two variables
+    if len(known) < len(found):
+        if not known:
+            return None
+        rest = sp.Complement(sp.Reals, sp.Union(*[s for _, s in known]))
+        found = [f if f is not None else (known[0][0], rest) for f in found]
+    return found
+
+
+def _sets_equal(a, b) -> bool:
+    return a[0] == b[0] and sp.Complement(a[1], b[1]) == sp.S.EmptySet and sp.Complement(b[1], a[1]) == sp.S.EmptySet
+
+
+def cases_equal(a: Cases, b: Cases, ctx) -> bool:
+    """Piecewise answers are sets of (expression, condition) pairs (README.md: Piecewise)."""
+    if len(a.pieces) != len(b.pieces):
+        return False
+    sa, sb = _piece_sets(a), _piece_sets(b)
+    if sa is not None and sb is not None:
+        pa = [(e, s) for (e, _), s in zip(a.pieces, sa)]
+        pb = [(e, s) for (e, _), s in zip(b.pieces, sb)]
+        same = _sets_equal
+    else:
+        pa, pb = list(a.pieces), list(b.pieces)
+
+        def same(x, y):
+            return x is None and y is None or (x is not None and y is not None and values_equal_raw(x, y, ctx))
+    remaining = list(pb)
+    for ea, ca in pa:
+        for j, (eb, cb) in enumerate(remaining):
+            if same(ca, cb) and values_equal_raw(ea, eb, ctx):
+                del remaining[j]
+                break
+        else:
+            return False
+    return True
 
 
 def is_exact_integer(p: Parsed) -> bool:
@@ -423,6 +492,9 @@ def describe(value) -> str:
         return " U ".join(describe(v) for v in value.parts)
     if isinstance(value, Matrix):
         return "[" + "; ".join(", ".join(describe(x) for x in row) for row in value.rows) + "]"
+    if isinstance(value, Cases):
+        return "{" + "; ".join(f"{describe(e)} if {'otherwise' if c is None else describe(c)}"
+                               for e, c in value.pieces) + "}"
     if isinstance(value, Relation):
         out = describe(value.terms[0])
         for op, t in zip(value.ops, value.terms[1:]):
