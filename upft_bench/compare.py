@@ -24,7 +24,7 @@ import shutil
 import subprocess
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
@@ -152,7 +152,11 @@ def _trial(method: Method, setting: dict, questions, validation, tokenizer, cfg:
     samples, sampling = _sample(method, questions, mcfg, base, out, tokenizer, phases)
     training = _build_and_train(method, questions, samples, tokenizer, mcfg, base, sdir, phases,
                                 phase=f"train-{method.name}" + (f"@{tag}" if setting else ""))
-    model = training.model or str(sdir / "train" / "model")
+    if training.model is None:  # trained: the model is the setting's own; metrics.json names it when swept
+        model = str(sdir / "train" / "model")
+        training = replace(training, model=model) if cfg.sweep else training
+    else:
+        model = training.model
     score = _validate(method.name, setting, model, validation, mcfg, sdir, phases, scores) if validation else None
     return Trial(setting, sampling, training, model, score)
 
@@ -273,8 +277,6 @@ def _build_and_train(method: Method, questions, samples, tokenizer, cfg: Experim
         summary = TrainSummary(model=base)
         _say(f"[{method.name}] no training examples (no sample passed the method's filter): "
              "evaluating the base model as this method's result")
-    if mdir.name != method.name and summary.model is None:  # a sweep setting's model, not methods/<name>/train
-        summary.model = str(mdir / "train" / "model")
     phases.mark(phase, asdict(summary))
     return summary
 
