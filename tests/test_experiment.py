@@ -33,6 +33,19 @@ def test_every_shipped_config_loads(path):
     assert cfg.train.trust_remote_code is False
 
 
+@pytest.mark.parametrize("name, position", [("synth-late-errors", "last"), ("synth-early-errors", "first")])
+def test_the_controls_change_only_where_errors_happen(name, position):
+    """The control configs are the default with one change in the world: where the base model's mistakes happen."""
+    from upft_bench.config import to_dict
+
+    default = to_dict(load_experiment(None))
+    control = to_dict(load_experiment(baselines_dir() / f"{name}.yaml"))
+    assert control.pop("name") == name and default.pop("name") == "default"
+    assert default["pretrain"].pop("error_position") == "any"
+    assert control["pretrain"].pop("error_position") == position
+    assert control == default
+
+
 def test_resume_refuses_a_different_config(tmp_path):
     from upft_bench.compare import _check_same_config
 

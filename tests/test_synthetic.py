@@ -8,16 +8,17 @@ import pytest
 
 from upft_bench.data import Question, to_question
 from upft_bench.prompts import PREFIX_INSTRUCTION
-from upft_bench.synthetic import generate_corpus, generate_problems, split_of
+from upft_bench.synthetic import World, generate_corpus, generate_problems, split_of
 
-STEP = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+)\.")
-START = re.compile(r"starts with (\d+) ")
+STEP = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+) \([^)]*\)\.")
+START = re.compile(r"(?:has|starts with|owns|collects) (\d+) ")
 FINAL = re.compile(r"The answer is \\boxed\{(\d+)\}\.$")
 
 
-def replay(solution: str) -> tuple[list[bool], int]:
-    """Recompute a solution from its text: per step, is `a op b = c` right and does `a` carry the last value?"""
-    value = int(START.search(solution).group(1))
+def replay(question: str, solution: str) -> tuple[list[bool], int]:
+    """Recompute a solution from its text: per step, is `a op b = c` right and does `a` carry the last value
+    (the question's start amount for the first step)?"""
+    value = int(START.search(question).group(1))
     ok = []
     for a, op, b, c in STEP.findall(solution):
         a, b, c = int(a), int(b), int(c)
@@ -47,7 +48,7 @@ def test_problems_are_distinct_ids_unique_and_steps_in_range():
 @pytest.mark.parametrize("ops", [("add", "sub"), ("add", "sub", "mul")])
 def test_solutions_recompute_and_end_with_boxed_answer(ops):
     for p in generate_problems(500, seed=1, split="train", ops=ops):
-        ok, value = replay(p.solution)
+        ok, value = replay(p.question, p.solution)
         assert len(ok) == p.steps and all(ok), p.solution
         m = FINAL.search(p.solution)
         assert m and m.group(1) == p.answer == str(value), p.solution
@@ -56,7 +57,7 @@ def test_solutions_recompute_and_end_with_boxed_answer(ops):
 
 def test_small_numbers_by_default():
     for p in generate_problems(300, seed=2, split="test"):
-        start = int(START.search(p.solution).group(1))
+        start = int(START.search(p.question).group(1))
         assert 2 <= start <= 20
         for _a, op, b, c in STEP.findall(p.solution):
             assert op in "+-" and 1 <= int(b) <= 9 and 0 <= int(c) <= 99
@@ -75,7 +76,7 @@ def test_train_and_test_never_share_a_problem():
     assert not {p.question for p in train} & {p.question for p in test}
     # Stronger: no arithmetic skeleton is shared either (no re-worded train problem in test).
     def skeleton(p):
-        return tuple(STEP.findall(p.solution)) + (START.search(p.solution).group(1),)
+        return tuple(STEP.findall(p.solution)) + (START.search(p.question).group(1),)
     assert not {skeleton(p) for p in train} & {skeleton(p) for p in test}
 
 
@@ -90,7 +91,7 @@ def test_to_question():
     q = to_question(p)
     assert isinstance(q, Question)
     assert (q.id, q.question, q.answer, q.solution, q.kind, q.meta) == (
-        p.id, p.question, p.answer, p.solution, "math", {"steps": p.steps})
+        p.id, p.question, p.answer, p.solution, "math", {"steps": p.steps, "tricks": [list(t) for t in p.tricks]})
 
 
 def test_bad_arguments_name_the_problem():
@@ -100,35 +101,84 @@ def test_bad_arguments_name_the_problem():
         generate_problems(1, 0, min_steps=4, max_steps=2)
     with pytest.raises(ValueError, match="operations"):
         generate_problems(1, 0, ops=("div",))
-    with pytest.raises(ValueError, match="slip_rate"):
-        generate_corpus(1, 0, slip_rate=1.5)
+    with pytest.raises(ValueError, match="error_rate"):
+        World(error_rate=1.5)
+    with pytest.raises(ValueError, match="error_position"):
+        World(error_position="middle")
 
 
-def test_corpus_slips_and_prefix_share():
-    corpus = generate_corpus(6000, seed=0, slip_rate=0.25, prefix_share=0.15, prefix_tokens_range=(8, 32))
-    assert corpus == generate_corpus(6000, seed=0, slip_rate=0.25, prefix_share=0.15, prefix_tokens_range=(8, 32))
-    slipped = [c for c in corpus if c.slip_step is not None]
-    assert 0.22 < len(slipped) / len(corpus) < 0.28
-    for c in corpus[:2000]:
-        ok, value = replay(c.solution)
-        assert str(value) == c.answer and FINAL.search(c.solution).group(1) == c.answer
-        if c.slip_step is None:
-            assert all(ok) and c.answer == c.gold
-        else:
-            # Exactly one wrong step, at slip_step; later steps compute correctly from the wrong value.
-            assert [i for i, good in enumerate(ok) if not good] == [c.slip_step]
-            assert c.answer != c.gold
-    # Slips sit late: the mean relative position is well past the middle, the last step slips most.
-    rel = [c.slip_step / (c.steps - 1) for c in slipped]
-    assert sum(rel) / len(rel) > 0.6
-    by_pos = Counter(c.slip_step for c in slipped if c.steps == 4)
-    assert by_pos[3] > by_pos[2] > by_pos[0]
+def test_solutions_open_with_reasoning_and_tricky_steps_are_marked():
+    problems = generate_problems(2000, seed=0, split="train")
+    assert all(re.match(r"\d+ [-+] \d+ = ", p.solution) for p in problems)  # the first tokens compute
+    steps = sum(p.steps for p in problems)
+    tricky = [t for p in problems for t in p.tricks]
+    assert 0.17 < len(tricky) / steps < 0.23
+    assert set(Counter(kind for _, kind in tricky)) == {"distractor", "confusable", "aside"}
+    for p in problems[:300]:
+        sentences = p.question.split(". ")[1:]  # after the opening sentence, one per step
+        for step, kind in p.tricks:
+            sentence = sentences[step]
+            assert {"distractor": "dollars" in sentence, "confusable": "given" in sentence or "trades" in sentence,
+                    "aside": sentence.startswith("Meanwhile")}[kind], (kind, sentence)
+    assert 0.35 < sum(not p.tricks for p in problems) / len(problems) < 0.5
+
+
+def _mistakes_replayed(c) -> list[int]:
+    """0-based steps where a corpus solution departs from its problem: a misread operand, a flipped operation
+    or a dropped step (every written equation is still computed right)."""
+    ok, value = replay(c.question, c.solution)
+    assert all(a_op_b for a_op_b in ok) and str(value) == c.answer == FINAL.search(c.solution).group(1)
+    return [step for step, _ in c.errors]
+
+
+@pytest.mark.parametrize("position", ["any", "first", "last"])
+def test_corpus_mistakes_follow_the_world(position):
+    world = World(error_rate=0.8, error_position=position, opening_variety=0.3, prefix_share=0.15)
+    corpus = generate_corpus(6000, seed=0, world=world, prefix_tokens_range=(8, 32))
+    assert corpus == generate_corpus(6000, seed=0, world=world, prefix_tokens_range=(8, 32))
+    allowed = tricky = 0
+    for c in corpus:
+        problem_tricks = _tricks_of(c.question)
+        for step, kind in c.errors:
+            assert (step, kind) in problem_tricks  # mistakes only at the question's tricky steps
+            assert world.applies(step, c.steps)
+        allowed += sum(world.applies(step, c.steps) for step, _ in problem_tricks)
+        tricky += len(problem_tricks)
+        assert (c.answer == c.gold) or c.errors
+        _mistakes_replayed(c)
+    made = sum(len(c.errors) for c in corpus)
+    assert 0.65 < made / allowed < 0.82  # error_rate, less the few mistakes that would make a count negative
+    if position != "any":
+        assert allowed < 0.5 * tricky
+    leads = sum(not re.match(r"\d", c.solution) for c in corpus)
+    assert 0.27 < leads / len(corpus) < 0.33  # opening_variety
 
     prefix = [c for c in corpus if c.prefix_tokens is not None]
     assert 0.13 < len(prefix) / len(corpus) < 0.17
     assert all(c.instruction == PREFIX_INSTRUCTION for c in prefix)
     assert all(c.instruction == "" for c in corpus if c.prefix_tokens is None)
     assert {c.prefix_tokens for c in prefix} == set(range(8, 33))
+
+
+def test_corpus_without_errors_or_variety_is_all_reference_solutions():
+    corpus = generate_corpus(500, seed=0, world=World(error_rate=0.0, opening_variety=0.0, prefix_share=0.0))
+    for c in corpus:
+        ok, value = replay(c.question, c.solution)
+        assert all(ok) and len(ok) == c.steps and str(value) == c.answer == c.gold and not c.errors
+        assert re.match(r"\d+ [-+] \d+ = ", c.solution)
+
+
+def _tricks_of(question: str) -> set:
+    """(0-based step, kind) of the tricky sentences of a question, read from its text."""
+    out = set()
+    for step, sentence in enumerate(question.split(". ")[1:-1]):  # opening, one sentence per step, the ask
+        if "dollars" in sentence:
+            out.add((step, "distractor"))
+        elif " is given " in sentence or " trades away " in sentence:
+            out.add((step, "confusable"))
+        elif sentence.startswith("Meanwhile"):
+            out.add((step, "aside"))
+    return out
 
 
 def test_corpus_uses_train_problems_only():

@@ -17,12 +17,15 @@ same sampler as `compare` (pools cached and resumable under OUTPUT/samples):
   3. where errors start, on the synthetic task, whose steps can be checked against the reference chain: the first
      wrong step of every wrong sample (index and token offset), the share of wrong-answer samples right until the
      last step, and of right-answer samples whose chain has an error (other tasks: skipped, said so);
-  4. what a k-token prefix contains: the share that only restates the question (synthetic task: a part of the
-     reference solution's first sentence) rather than reasoning.
+  4. what a k-token prefix contains: the share that holds part of a reasoning step (synthetic task: it reaches
+     into a computation, "12 +"), rather than only restating the question;
+  5. the accuracy of greedy decoding on the same questions, against the samples' (sampling should not add many
+     errors that greedy decoding removes, as on real models).
 Writes analysis.md, analysis.json (every number) and analysis.png, and prints a one-paragraph reading.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import random
 import time
@@ -68,9 +71,14 @@ def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
     for s, ok in zip(full, verdicts):
         per_question[s.question_id].append((s, ok))
     full_accuracy = 100.0 * sum(verdicts) / len(verdicts)
+    greedy = _pool(model, [_request(q, 1, max_new) for q in questions], cfg, out, "greedy", cost,
+                   sampling=dataclasses.replace(cfg.sampling, temperature=0.0))
+    greedy_verdicts = _grade([(s.text, by_id[s.question_id]) for s in greedy], cfg, grade_many)
+    greedy_accuracy = 100.0 * sum(greedy_verdicts) / len(greedy_verdicts)
 
     results = {"model": model, "questions": len(questions), "samples_per_question": settings.samples,
                "rollouts": settings.rollouts, "max_new_tokens": max_new, "full_accuracy": round(full_accuracy, 2),
+               "greedy_accuracy": round(greedy_accuracy, 2),
                "ks": {}, "synthetic": cfg.data.train == "synth"}
     for k in settings.ks:
         results["ks"][str(k)] = _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, cost)
@@ -103,15 +111,17 @@ def _request(question, n: int, max_new: int, prefix: tuple[int, ...] = ()):
     return SampleRequest(question, n, max(1, max_new - len(prefix)), tuple(prefix))
 
 
-def _pool(model: str, requests, cfg, out: Path, name: str, cost: dict):
-    """Samples for `requests` in a pool file named by their content (cached, resumable), counted in `cost`."""
+def _pool(model: str, requests, cfg, out: Path, name: str, cost: dict, sampling=None):
+    """Samples for `requests` in a pool file named by their content (cached, resumable), counted in `cost`.
+
+    `sampling` (default the config's) sets the decoding, e.g. temperature 0 for greedy."""
     from upft_bench.sampling import sample_solutions
 
     digest = hashlib.sha256()
     for r in requests:
         digest.update(f"{r.question.id}\t{r.n}\t{r.max_new_tokens}\t{list(r.prefix_ids)}\n".encode())
     path = out / "samples" / f"{name}-{digest.hexdigest()[:12]}.jsonl"
-    samples = sample_solutions(model, requests, cfg.sampling, path, progress=True)
+    samples = sample_solutions(model, requests, sampling or cfg.sampling, path, progress=True)
     cost["sampled_tokens"] += sum(s.num_tokens for s in samples)
     cost["samples"] += len(samples)
     return samples
@@ -124,9 +134,9 @@ def _grade(pairs, cfg, grade_many) -> list[bool]:
 def _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, cost) -> dict:
     """Consistency, continuation accuracy and prefix content at one k."""
     from upft_bench.grading import grade_many
-    from upft_bench.prefixes import is_restatement, other_prefix, prefix_consistency, summarize
+    from upft_bench.prefixes import holds_reasoning, other_prefix, prefix_consistency, summarize
 
-    stats, tops, others, restated = [], {}, {}, []
+    stats, tops, others, reasoning = [], {}, {}, []
     for q in questions:
         prefixes = [tuple(s.token_ids[:k]) for s, _ in per_question[q.id]]
         c = prefix_consistency(prefixes)
@@ -136,7 +146,7 @@ def _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, 
         if other is not None:
             others[q.id] = other
         if cfg.data.train == "synth":
-            restated += [is_restatement(tokenizer.decode(p, skip_special_tokens=True), q.solution) for p in prefixes]
+            reasoning += [holds_reasoning(tokenizer.decode(p, skip_special_tokens=True)) for p in prefixes]
 
     def continuations(chosen: dict, name: str) -> float | None:
         if not chosen:
@@ -155,7 +165,7 @@ def _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, 
         "top_continuation_accuracy": continuations(tops, "top"),
         "other_continuation_accuracy": continuations(others, "other"),
         "questions_with_other_prefix": len(others),
-        "restatement_share": round(sum(restated) / len(restated), 4) if restated else None,
+        "reasoning_share": round(sum(reasoning) / len(reasoning), 4) if reasoning else None,
     }
 
 
@@ -163,18 +173,22 @@ def _errors(questions, per_question, tokenizer) -> dict:
     """Where the chains of the full samples first go wrong (synthetic task: checkable steps)."""
     from upft_bench.prefixes import chain_summary, first_error, summarize
 
-    records, offsets, kinds = [], [], {}
+    records, offsets, kinds, at_trick = [], [], {}, []
     for q in questions:
+        tricky = {int(step) + 1 for step, _kind in q.meta.get("tricks", ())}  # 1-based, as first_wrong_step
         for s, ok in per_question[q.id]:
             e = first_error(s.text, q.solution)
             records.append({"correct": bool(ok), "first_wrong_step": e["first_wrong_step"], "steps": e["steps"]})
             if not ok and e["first_wrong_step"] is not None:
                 kinds[e["kind"]] = kinds.get(e["kind"], 0) + 1
+                at_trick.append(e["first_wrong_step"] in tricky)
                 cut = len(s.text) if e["char_offset"] is None else e["char_offset"]
                 offsets.append(len(tokenizer(s.text[:cut], add_special_tokens=False)["input_ids"]))
     summary = chain_summary(records)
     summary["first_wrong_token_offset"] = summarize(offsets) if offsets else None
     summary["error_kinds"] = kinds
+    # Share of located first errors that fall on one of the question's tricky steps (upft_bench.synthetic).
+    summary["at_tricky_step"] = round(sum(at_trick) / len(at_trick), 4) if at_trick else None
     summary["gold_steps"] = summarize([r["steps"] for r in records])
     return summary
 
@@ -191,12 +205,14 @@ def reading(results: dict, k: int) -> str:
              f"prefix); continuations from the top prefix are {top:.1f}% correct vs {full:.1f}% for full samples"]
     if r["other_continuation_accuracy"] is not None:
         parts[-1] += f" ({r['other_continuation_accuracy']:.1f}% from another prefix)"
-    if r.get("restatement_share") is not None:
-        parts.append(f"{100 * r['restatement_share']:.0f}% of the k={at} prefixes only restate the question")
+    if results.get("greedy_accuracy") is not None:
+        parts.append(f"greedy decoding is {results['greedy_accuracy']:.1f}% correct on the same questions")
+    if r.get("reasoning_share") is not None:
+        parts.append(f"{100 * r['reasoning_share']:.0f}% of the k={at} prefixes hold part of a reasoning step")
     errors = results.get("errors")
     if errors and errors.get("median_first_wrong_step") is not None:
         parts.append(f"errors start at step {errors['median_first_wrong_step']:g} on median, of "
-                     f"{errors['gold_steps']['median']:g} (step 0 is the restated start)")
+                     f"{errors['gold_steps']['median']:g}")
     shared, accurate = share >= 100 * PREMISE_SHARE, top >= full - PREMISE_GAP
     if shared and accurate:
         verdict = "UPFT's premise holds here"
@@ -217,30 +233,34 @@ def render(results: dict, k: int) -> str:
         rows.append([kk, f"{r['distinct']['mean']:.1f}", share,
                      f"{r['entropy_bits']['mean']:.2f}", _pct(r["top_continuation_accuracy"]),
                      _pct(r["other_continuation_accuracy"]),
-                     "" if r["restatement_share"] is None else f"{100 * r['restatement_share']:.0f}"])
+                     "" if r.get("reasoning_share") is None else f"{100 * r['reasoning_share']:.0f}"])
     parts = [f"### Prefix analysis of `{results['model']}`\n",
              f"{results['questions']} questions, {results['samples_per_question']} samples each (full samples "
-             f"{results['full_accuracy']:.1f}% correct), {results['rollouts']} continuations per prefix.\n",
+             f"{results['full_accuracy']:.1f}% correct; greedy decoding {results['greedy_accuracy']:.1f}%), "
+             f"{results['rollouts']} continuations per prefix.\n",
              tabulate(rows, headers=["k", "distinct prefixes", "top prefix share % (q1-q3)", "entropy bits",
                                      "top-prefix continuations correct %", "other-prefix continuations correct %",
-                                     "restatement %"], tablefmt="github", disable_numparse=True) + "\n",
+                                     "reasoning %"], tablefmt="github", disable_numparse=True) + "\n",
              "Distinct prefixes and entropy are means over questions of their M samples' k-token prefixes (token "
              "ids); the top prefix share is the share of a question's samples that carry its most common prefix. "
              "Continuations are sampled from that prefix (and from a random other one) and judged by the checker; "
-             "restatement % is the share of prefixes that only restate the question.\n"]
+             "reasoning % is the share of prefixes that hold part of a reasoning step (a number and the operator "
+             "applied to it), not only a restatement of the question.\n"]
     errors = results.get("errors")
     if errors:
         by_index = ", ".join(f"step {i}: {100 * v:.0f}%" for i, v in sorted(
             errors["first_wrong_step_share_by_index"].items(), key=lambda kv: int(kv[0])))
         parts += ["### Where errors start\n",
-                  f"Of {errors['wrong_samples']} wrong-answer samples, the first wrong step (0 = the restated start "
-                  f"amount): {by_index}; median step {errors['median_first_wrong_step']}"
+                  f"Of {errors['wrong_samples']} wrong-answer samples, the first wrong step (1 = the first "
+                  f"equation): {by_index}; median step {errors['median_first_wrong_step']}"
                   + (f", median token offset {errors['first_wrong_token_offset']['median']:.0f}"
                      if errors.get("first_wrong_token_offset") else "") + ". "
                   "Wrong answers whose chain was right until the last step: "
                   f"{_share(errors['wrong_right_until_last'])}; "
                   f"right answers whose chain has an error: {_share(errors['right_with_error'])} (the answer check "
-                  f"passes them). Error kinds: {errors['error_kinds']}.\n"]
+                  f"passes them). Error kinds: {errors['error_kinds']}"
+                  + (f"; first errors on one of the question's tricky steps: {_share(errors['at_tricky_step'])}"
+                     if errors.get("at_tricky_step") is not None else "") + ".\n"]
     else:
         parts.append("Where errors start needs checkable steps (the synthetic task); skipped for this question set.\n")
     parts.append(f"Cost of the analysis: {results['cost']['samples']:,} samples, "

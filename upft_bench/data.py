@@ -328,7 +328,7 @@ def _without_math500(questions: list[Question], data_dir) -> list[Question]:
 def to_question(problem) -> Question:
     """The `Question` record of a `upft_bench.synthetic.Problem`."""
     return Question(id=problem.id, question=problem.question, answer=problem.answer, solution=problem.solution,
-                    kind="math", meta={"steps": problem.steps})
+                    kind="math", meta={"steps": problem.steps, "tricks": [list(t) for t in problem.tricks]})
 
 
 def _synth(split: str, n: int | None, seed: int | None) -> list[Question]:

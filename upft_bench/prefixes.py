@@ -13,13 +13,14 @@ late"). `upft-bench analyze` samples M solutions per question and measures both 
     err["first_wrong_step"], err["kind"], err["char_offset"]            # e.g. 2, "arithmetic", 57
     chain_summary([{"correct": ok, "first_wrong_step": e["first_wrong_step"], "steps": e["steps"]}, ...])
     summarize(top_shares)                                               # mean, quartiles, min, max, n
-    is_restatement(decoded_prefix, problem.solution)                    # True: the prefix only restates
+    holds_reasoning(decoded_prefix)                                     # True: it reaches into a computation
 
-The chain functions read the synthetic task's solution format (`upft_bench.synthetic`):
+The chain functions read the synthetic task's solution format (`upft_bench.synthetic`), one equation per step:
 
-    Tom starts with 12 apples. He buys 5 more: 12 + 5 = 17. He doubles them: 17 * 2 = 34. The answer is \\boxed{34}.
+    12 + 5 = 17 (buys 5 more). 17 * 2 = 34 (doubles). The answer is \\boxed{34}.
 
-Step 0 is the restated start amount (the first sentence); step i >= 1 is the i-th "...: a OP b = c." sentence.
+Step i >= 1 is the i-th "a OP b = c" sentence. A solution that opens by restating the start amount ("Tom starts
+with 12 apples.") has that sentence as step 0.
 """
 from __future__ import annotations
 
@@ -40,7 +41,7 @@ __all__ = [
     "parse_synthetic",
     "first_error",
     "chain_summary",
-    "is_restatement",
+    "holds_reasoning",
 ]
 
 
@@ -91,9 +92,10 @@ def other_prefix(prefixes: Sequence[Sequence[int]], top: Sequence[int], rng: ran
 
 @dataclass(frozen=True)
 class Step:
-    """One parsed arithmetic step "...: a OP b = c." of a synthetic solution.
+    """One parsed arithmetic step "a OP b = c" of a synthetic solution.
 
-    `start`/`end`: character offsets of the step's sentence in the text (text[start:end], the final "." included).
+    `start`/`end`: character offsets in the text: from where the step's sentence starts to the end of its equation
+    (and the "." right after it, if any), so text[start:end] is "12 + 5 = 17" in "12 + 5 = 17 (buys 5 more).".
     """
 
     a: int
@@ -155,10 +157,11 @@ def parse_synthetic(text: str) -> tuple[int | None, list[Step]]:
 def first_error(sample_text: str, gold_solution: str) -> dict:
     """The first step at which a sample's reasoning chain departs from the gold solution's.
 
-    Step 0 is the restated start amount, step i >= 1 the i-th arithmetic step. Checks, in order, at step i:
-    step 0: start amount != gold's -> "start" ("missing" when the sample states none);
-    step i: a != previous result (the start amount for i = 1) -> "chain"; (a, op, b) != gold's -> "operand"
-    (a misread quantity or a wrong operation); c != a OP b -> "arithmetic".
+    Step 0 is a restated start amount, step i >= 1 the i-th arithmetic step. Checks, in order, at step i:
+    step 0 (only when gold restates one): start amount != gold's -> "start" ("missing" when the sample states none);
+    step i: a != previous result (the stated start amount for i = 1; unchecked when none is stated) -> "chain";
+    (a, op, b) != gold's -> "operand" (a misread quantity, a wrong operation or a dropped step);
+    c != a OP b -> "arithmetic".
     A sample shorter than gold is wrong at its first missing step ("missing"); steps beyond gold's are wrong at
     the first extra one ("extra").
 
@@ -174,16 +177,17 @@ def first_error(sample_text: str, gold_solution: str) -> dict:
     def result(index: int | None, offset: int | None, kind: str | None) -> dict:
         return {"first_wrong_step": index, "char_offset": offset, "steps": len(gold_steps), "kind": kind}
 
-    if start is None and gold_start is not None:
-        return result(0, len(text), "missing")
-    if start != gold_start:
-        return result(0, len(text) - len(text.lstrip()), "start")
-    prev = start
+    if gold_start is not None:
+        if start is None:
+            return result(0, len(text), "missing")
+        if start != gold_start:
+            return result(0, len(text) - len(text.lstrip()), "start")
+    prev = start if gold_start is not None else None
     for i, gold in enumerate(gold_steps, start=1):
         if i > len(steps):
             return result(i, len(text), "missing")
         step = steps[i - 1]
-        if step.a != prev:
+        if prev is not None and step.a != prev:
             return result(i, step.start, "chain")
         if (step.a, step.op, step.b) != (gold.a, gold.op, gold.b):
             return result(i, step.start, "operand")
@@ -224,14 +228,14 @@ def chain_summary(records: list[dict]) -> dict:
     }
 
 
-def is_restatement(prefix_text: str, gold_solution: str) -> bool:
-    """Whether a decoded prefix only restates the question (synthetic task).
+_COMPUTATION = re.compile(r"(?<![\w.])-?\d+\s*[-+*×−](?=\s|\d|$)")
 
-    True when the prefix, whitespace-stripped (inner runs of whitespace read as one space), is a prefix of the gold
-    solution's first sentence (up to and including its first "."), or equal to it; a prefix that runs into the
-    second sentence (the first step) holds reasoning: False.
+
+def holds_reasoning(prefix_text: str) -> bool:
+    """Whether a decoded prefix holds part of a reasoning step (synthetic task), not only words around one.
+
+    True when it reaches into a computation: a number and the operator applied to it ("12 +", "First, 12 - 3"),
+    i.e. the step's choice of operation is made; a prefix that only restates the question ("Tom starts with 12
+    apples.") or stops at the first number ("12") holds none, and a hyphenated word ("12-year") is no operator.
     """
-    gold = " ".join(gold_solution.split())
-    dot = gold.find(".")
-    first = gold if dot < 0 else gold[:dot + 1]
-    return first.startswith(" ".join(prefix_text.split()))
+    return isinstance(prefix_text, str) and bool(_COMPUTATION.search(prefix_text))

@@ -9,9 +9,10 @@
 
 Recipe: train a byte-level BPE tokenizer on corpus text (`upft_bench.tiny`), build a randomly initialised
 Llama of `size`, and train it with the same loop as every fine-tuning method (`upft_bench.train.train`) on
-`upft_bench.synthetic.generate_corpus`: full solutions (a share with one late arithmetic slip, so the model
-is good but imperfect) and "question + UPFT prefix instruction -> first tokens, then EOS" examples, so the
-model understands the instruction the way an instruction-tuned model does (see `upft_bench.synthetic`).
+`upft_bench.synthetic.generate_corpus`: full solutions (mistakes only at the question's tricky steps, as the
+config's world says, so the model errs systematically, like a real one, not at random) and "question + UPFT
+prefix instruction -> first tokens, then EOS" examples, so the model understands the instruction the way an
+instruction-tuned model does (see `upft_bench.synthetic`).
 
 The budget is a fixed number of optimizer steps, not a time limit: on a shared CPU a time budget silently
 gives a weaker model. The cache key is a hash of the config and of the code that produces the model, so a
@@ -31,7 +32,7 @@ from pathlib import Path
 import click
 
 from upft_bench.atomic import replace_dir, temp_path, write_json
-from upft_bench.synthetic import generate_corpus
+from upft_bench.synthetic import World, generate_corpus
 
 # Modules whose code decides the weights: a change to any of them changes the cache key.
 _RECIPE_MODULES = ("synthetic", "pretrain", "tiny", "prompts", "examples", "train")
@@ -43,9 +44,9 @@ class PretrainConfig:
 
     size: str = "base"  # upft_bench.tiny.SIZES: "base" (~0.9M params), "small", "test"
     seed: int = 0  # corpus, initial weights and data order
-    # Measured (seed 0, 300 test questions): 600 steps 21%, 900 steps 20-25% (loop versions differ in float
-    # rounding), 1500 steps 81% greedy accuracy; the skill forms late and fast. 1000 steps keeps the base
-    # inside 20-70% with a margin, at ~0.27 s/step on 2 idle cores (under 5 minutes with corpus and check).
+    # Measured (seed 0, the default world): after 1000 steps the model computes almost every equation right
+    # (13 of 300 greedy test outputs first go wrong in an equation's arithmetic) and errs where the world says,
+    # at tricky steps: 42.7% greedy test accuracy; ~0.27 s/step on 2 idle cores (about 5 minutes in all).
     steps: int = 1000  # optimizer steps (the budget: fixed, never a time limit)
     batch_size: int = 32  # examples per optimizer step
     micro_batch_size: int = 32  # examples per forward pass
@@ -59,10 +60,12 @@ class PretrainConfig:
     mixed_precision: str = "no"  # "no" (fp32), "bf16" (autocast) or "auto" (bf16 where the CPU has it)
     vocab_size: int = 640  # BPE vocabulary (digits are always one token each)
     tokenizer_texts: int = 4000  # corpus items the tokenizer is trained on
-    slip_rate: float = 0.25  # share of full solutions with one arithmetic slip, propagated to the answer
-    slip_lateness: float = 2.0  # step k of a solution slips with weight (k+1)**slip_lateness: late slips
-    # 0.15: with the instruction, 56% of outputs stop early (mean 63 tokens vs 82 plain). 0.2-0.25 makes the
-    # instruction far better understood (87-99% stop early) but cost accuracy at this step budget (8-9%).
+    # The world (upft_bench.synthetic.World): how the base model errs, with known ground truth.
+    error_rate: float = 0.8  # chance of the mistake at a tricky step the position allows (> 0.5: greedy makes it)
+    error_position: str = "any"  # where mistakes happen: "any" step, only the "first" or only the "last" step
+    opening_variety: float = 0.3  # chance of another wording of the first step: lower prefix agreement
+    # 0.15 (measured, default world): with the instruction, outputs average 42 tokens against 62 plain, and half
+    # stop before the answer; more prefix items teach the instruction better but leave fewer full solutions.
     prefix_share: float = 0.15  # share of "question + prefix instruction -> first tokens + EOS" examples
     prefix_tokens_range: tuple[int, int] = (8, 32)  # their response length in tokens, uniform in (min, max)
     problem_steps: tuple[int, int] = (2, 6)  # arithmetic steps per problem (min, max)
@@ -82,7 +85,6 @@ class PretrainConfig:
             (self.corpus_size >= 0, "corpus_size must be >= 0"),
             (self.lr > 0, "lr must be > 0"),
             (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
-            (0 <= self.slip_rate <= 1 and 0 <= self.prefix_share <= 1, "slip_rate and prefix_share must be in [0, 1]"),
             (len(self.prefix_tokens_range) == 2 and 1 <= self.prefix_tokens_range[0] <= self.prefix_tokens_range[1],
              "prefix_tokens_range must be (min, max) with 1 <= min <= max"),
             (len(self.problem_steps) == 2 and 1 <= self.problem_steps[0] <= self.problem_steps[1],
@@ -94,6 +96,15 @@ class PretrainConfig:
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"PretrainConfig: {message}")
+        try:
+            self.world()
+        except ValueError as err:
+            raise ValueError(f"PretrainConfig: {err}") from None
+
+    def world(self) -> World:
+        """The synthetic world these fields describe."""
+        return World(error_rate=self.error_rate, error_position=self.error_position,
+                     opening_variety=self.opening_variety, prefix_share=self.prefix_share)
 
     @property
     def n_examples(self) -> int:
@@ -137,9 +148,8 @@ def build_examples(config: PretrainConfig, tokenizer=None):
     from upft_bench.tiny import build_tokenizer
 
     lo, hi = config.problem_steps
-    corpus = generate_corpus(config.n_examples, config.seed, slip_rate=config.slip_rate,
-                             prefix_share=config.prefix_share, prefix_tokens_range=config.prefix_tokens_range,
-                             slip_lateness=config.slip_lateness, min_steps=lo, max_steps=hi,
+    corpus = generate_corpus(config.n_examples, config.seed, world=config.world(),
+                             prefix_tokens_range=config.prefix_tokens_range, min_steps=lo, max_steps=hi,
                              max_start=config.max_start, max_operand=config.max_operand)
     if tokenizer is None:
         sample = corpus[: config.tokenizer_texts]
@@ -156,8 +166,8 @@ def build_examples(config: PretrainConfig, tokenizer=None):
         if item.prefix_tokens is not None:
             # Cut on token ids, exactly as UPFT cuts its samples (docs/METHODS.md), then the trained EOS.
             response, kind = response[: item.prefix_tokens], "prefix"
-        elif item.slip_step is not None:
-            kind = "slip"
+        elif item.errors:
+            kind = "error"
         examples.append(Example(f"corpus-{i}", prompt, response + [eos], kind))
     return examples, tokenizer
 
@@ -204,7 +214,7 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
         stats = train(model, examples, train_config(config), tmp / "run", tokenizer=tokenizer)
         model_dir = tmp / "run" / "model"
         check = measure_base(model_dir, config.eval_questions) if config.eval_questions else {}
-        kinds = {k: sum(e.kind == k for e in examples) for k in ("full", "slip", "prefix")}
+        kinds = {k: sum(e.kind == k for e in examples) for k in ("full", "error", "prefix")}
         info = {
             "key": key,
             "config": asdict(config),

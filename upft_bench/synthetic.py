@@ -1,25 +1,40 @@
 """The synthetic reasoning task: GSM8K in miniature, small enough for a tiny model on two CPU cores.
 
-    from upft_bench.synthetic import generate_problems, generate_corpus
+    from upft_bench.synthetic import World, generate_problems, generate_corpus
     test = generate_problems(300, seed=0, split="test")     # same seed -> identical problems
     print(test[0].question, test[0].solution, sep="\\n")
-    corpus = generate_corpus(50_000, seed=0)                 # pretraining text for the tiny base model
+    corpus = generate_corpus(32_000, seed=0, world=World(error_position="last"))  # the base model's text
 
 A problem is a start amount followed by 2-6 add/subtract (optionally double/triple) steps, told as a word
-problem with varied names, items and phrasings. The reference solution restates each step with its
-arithmetic and ends with `The answer is \\boxed{N}.`:
+problem with varied names, items and phrasings. The reference solution is reasoning from its first token: one
+equation per step, tagged with the question's wording, then `The answer is \\boxed{N}.`:
 
-    Tom starts with 12 apples. He buys 5 more: 12 + 5 = 17. He gives away 3: 17 - 3 = 14.
-    The answer is \\boxed{14}.
+    Tom starts with 12 apples. He buys 5 more apples. Then he sells 3 apples for 8 dollars. How many ...?
+    12 + 5 = 17 (buys 5 more). 17 - 3 = 14 (sells 3). The answer is \\boxed{14}.
+
+**Tricky steps.** About one step in five (`TRICK_SHARE`) is phrased in one of three ways that real solvers get
+wrong, each a property of the question, so a model that learned the mistake makes it under greedy decoding too:
+  * `distractor`: a second number in the sentence ("sells 3 apples for 8 dollars"); misread, it becomes the operand;
+  * `confusable`: a phrasing whose operation is easy to invert ("is given 4" read as giving, "trades away 4" as
+    getting);
+  * `aside`: a step told in passing ("Meanwhile, she also finds 4 apples."); missed, the step is dropped.
+
+**The world** (`World`, the `pretrain` section of a config) says how the base model's pretraining text treats
+them, and so how the base model errs, with known ground truth:
+  * `error_rate`: the chance that a pretraining solution makes the mistake at a tricky step it applies to (above
+    0.5, the mistake is the model's most likely continuation: greedy decoding makes it, sampling rarely avoids it);
+  * `error_position`: where mistakes happen: `any` step, only the `first` step (errors start early) or only the
+    `last` step (errors appear late, as the UPFT paper observes); tricky steps elsewhere are solved correctly;
+  * `opening_variety`: the chance that a pretraining solution opens with another wording of its first step
+    ("First, 12 + 5 = ..."), which lowers how much sampled solutions agree on their first tokens;
+  * `prefix_share`: the share of "question + UPFT prefix instruction -> only the first tokens, then EOS" items,
+    so the base model understands the instruction the way an instruction-tuned model does (a tiny base that never
+    saw it learns only "stop after k tokens" from UPFT, and then stops early on plain prompts too).
+Every other step, and every arithmetic result, is written correctly: the pretraining text has no random noise, so
+sampling at a moderate temperature adds few errors that greedy decoding removes.
 
 Train and test never share a problem: each arithmetic skeleton (start, operations, operands) goes to one
 split by a stable hash, so the test split holds no re-worded train problem either.
-
-The pretraining corpus (`generate_corpus`) mixes correct solutions with solutions that contain one
-arithmetic slip (propagated to the final answer, placed preferentially late, as the UPFT paper observes),
-and a share of "question + UPFT prefix instruction -> only the first tokens, then EOS" examples, so the
-base model behaves like an instruction-tuned model that understands the instruction. (A tiny base that never
-saw the instruction learns only "stop after k tokens" from UPFT, and then stops early on plain prompts too.)
 
 `upft_bench.data.load_questions("synth", split)` turns problems into the `Question` records the rest of
 upft-bench takes.
@@ -35,6 +50,9 @@ from upft_bench.prompts import PREFIX_INSTRUCTION
 SPLITS = ("train", "test")
 TEST_PERMILLE = 200  # share of arithmetic skeletons (per thousand) that belong to the test split
 OPS = ("add", "sub", "mul")
+TRICKS = ("distractor", "confusable", "aside")
+TRICK_SHARE = 0.2  # chance that an add/subtract step is phrased as one of TRICKS (a property of the question)
+POSITIONS = ("any", "first", "last")
 
 # (name, subject pronoun, possessive)
 PEOPLE = [
@@ -48,29 +66,37 @@ ITEMS = [
     "cards", "stamps", "balloons", "eggs", "flowers", "toys", "candies", "beads",
 ]
 
-# Each operation: (question sentence, solution phrase). {s}: subject, {x}: operand, {i}: item, {p}: possessive.
+# Each plain operation: (question sentence, solution tag). {s}: subject, {x}: operand, {i}: item, {p}: possessive.
 TEMPLATES = {
     "add": [
-        ("{s} buys {x} more {i}.", "{s} buys {x} more"),
-        ("{s} finds {x} {i}.", "{s} finds {x}"),
-        ("{s} gets {x} {i} from a friend.", "{s} gets {x}"),
-        ("{s} picks up {x} more {i}.", "{s} picks up {x}"),
-        ("{s} wins {x} {i}.", "{s} wins {x}"),
-        ("{s} is given {x} {i}.", "{s} is given {x}"),
+        ("{s} buys {x} more {i}.", "buys {x} more"),
+        ("{s} finds {x} {i}.", "finds {x}"),
+        ("{s} gets {x} {i} from a friend.", "gets {x}"),
+        ("{s} picks up {x} more {i}.", "picks up {x}"),
+        ("{s} wins {x} {i}.", "wins {x}"),
     ],
     "sub": [
-        ("{s} gives away {x} {i}.", "{s} gives away {x}"),
-        ("{s} loses {x} {i}.", "{s} loses {x}"),
-        ("{s} sells {x} {i}.", "{s} sells {x}"),
-        ("{s} uses {x} {i}.", "{s} uses {x}"),
-        ("{s} gives {x} {i} to a friend.", "{s} gives {x} to a friend"),
-        ("{s} drops {x} {i}.", "{s} drops {x}"),
+        ("{s} gives away {x} {i}.", "gives away {x}"),
+        ("{s} loses {x} {i}.", "loses {x}"),
+        ("{s} uses {x} {i}.", "uses {x}"),
+        ("{s} gives {x} {i} to a friend.", "gives {x} away"),
+        ("{s} drops {x} {i}.", "drops {x}"),
     ],
     "mul": [
-        ("{s} doubles {p} {i}.", "{s} doubles them"),  # x == 2
-        ("{s} triples {p} {i}.", "{s} triples them"),  # x == 3
+        ("{s} doubles {p} {i}.", "doubles"),  # x == 2
+        ("{s} triples {p} {i}.", "triples"),  # x == 3
     ],
 }
+# Tricky phrasings, (question sentence, solution tag); {y} is the distractor number. Only add and subtract.
+TRICK_TEMPLATES = {
+    ("distractor", "add"): ("{s} buys {x} more {i} for {y} dollars.", "buys {x} more"),
+    ("distractor", "sub"): ("{s} sells {x} {i} for {y} dollars.", "sells {x}"),
+    ("confusable", "add"): ("{s} is given {x} {i}.", "is given {x}"),
+    ("confusable", "sub"): ("{s} trades away {x} {i}.", "trades away {x}"),
+    ("aside", "add"): ("Meanwhile, {s} also finds {x} {i}.", "also finds {x}"),
+    ("aside", "sub"): ("Meanwhile, {s} also loses {x} {i}.", "also loses {x}"),
+}
+INVERSE = {"add": "sub", "sub": "add"}
 SYMBOL = {"add": "+", "sub": "-", "mul": "*"}
 OPENINGS = ["{n} has {a} {i}.", "{n} starts with {a} {i}.", "{n} owns {a} {i}.", "{n} collects {a} {i}."]
 CONNECTIVES = ["", "Then ", "Later, ", "After that, ", "Next, "]
@@ -79,6 +105,31 @@ QUESTIONS = [
     "How many {i} does {n} have in the end?",
     "How many {i} does {n} have at the end?",
 ]
+# Other wordings of a solution's first step ("" is the reference wording), drawn with `World.opening_variety`.
+LEADS = ["", "First, ", "We get ", "Start: "]
+
+
+@dataclass(frozen=True)
+class World:
+    """How the base model's pretraining text treats tricky steps: the ground truth of the base model's errors."""
+
+    error_rate: float = 0.8  # chance of the mistake at a tricky step where `error_position` allows one
+    error_position: str = "any"  # "any" step, only the "first" step, or only the "last" step
+    opening_variety: float = 0.3  # chance of another wording of the first step (lower prefix agreement)
+    prefix_share: float = 0.15  # share of "question + prefix instruction -> first tokens + EOS" items
+
+    def __post_init__(self):
+        for name in ("error_rate", "opening_variety", "prefix_share"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name} must lie in [0, 1], got {value}")
+        if self.error_position not in POSITIONS:
+            raise ValueError(f"error_position must be one of {', '.join(POSITIONS)}, got {self.error_position!r}")
+
+    def applies(self, step: int, steps: int) -> bool:
+        """Whether a tricky step at 0-based `step` of `steps` may be got wrong in this world."""
+        return (self.error_position == "any" or (self.error_position == "first" and step == 0)
+                or (self.error_position == "last" and step == steps - 1))
 
 
 @dataclass(frozen=True)
@@ -87,9 +138,10 @@ class Problem:
 
     id: str  # "synth-<split>-<content hash>": stable, unique within a split
     question: str
-    solution: str  # step by step, ends with "The answer is \\boxed{N}."
+    solution: str  # one equation per step, ends with "The answer is \\boxed{N}."
     answer: str  # the integer answer, as a string
     steps: int  # number of arithmetic steps: the difficulty
+    tricks: tuple = ()  # (0-based step, trick kind) of each tricky step
 
 
 @dataclass(frozen=True)
@@ -98,12 +150,23 @@ class CorpusItem:
 
     question: str
     instruction: str  # "" (full solution) or PREFIX_INSTRUCTION (first tokens only)
-    solution: str  # the response text; contains a slip when `slip_step` is set
-    answer: str  # the final answer the solution states (wrong when slipped)
+    solution: str  # the response text; carries the mistakes listed in `errors`
+    answer: str  # the final answer the solution states (wrong when a mistake changed it)
     gold: str  # the true answer
     steps: int
-    slip_step: int | None = None  # 0-based index of the step whose result is wrong
+    errors: tuple = ()  # (0-based step, trick kind) of each mistake the solution makes
     prefix_tokens: int | None = None  # prefix items: keep this many response tokens, then EOS
+
+
+@dataclass(frozen=True)
+class _Step:
+    op: str
+    x: int
+    template: int  # index into TEMPLATES[op] (plain steps)
+    connective: int  # index into CONNECTIVES
+    use_name: bool  # the name, not the pronoun, is the subject
+    trick: str | None = None  # one of TRICKS
+    y: int = 0  # the distractor number
 
 
 @dataclass(frozen=True)
@@ -115,17 +178,17 @@ class _Skeleton:
     possessive: str
     item: str
     start: int
-    ops: tuple  # ((op, operand, template index, connective index, use name as subject), ...)
+    ops: tuple  # of _Step
     opening: int
     ask: int
 
     def arithmetic_key(self) -> str:
-        return f"{self.start}|" + "|".join(f"{op}{x}" for op, x, *_ in self.ops)
+        return f"{self.start}|" + "|".join(f"{s.op}{s.x}" for s in self.ops)
 
     def values(self) -> list[int]:
         vals = [self.start]
-        for op, x, *_ in self.ops:
-            vals.append(_apply(op, vals[-1], x))
+        for s in self.ops:
+            vals.append(_apply(s.op, vals[-1], s.x))
         return vals
 
 
@@ -160,39 +223,55 @@ def _draw_skeleton(rng: random.Random, steps: int, max_start: int, max_operand: 
         op, operands = rng.choice(feasible)
         x = rng.choice(operands)
         template = (x - 2) if op == "mul" else rng.randrange(len(TEMPLATES[op]))
-        chosen.append((op, x, template, rng.randrange(len(CONNECTIVES)), rng.random() < 0.25))
+        step = _Step(op, x, template, rng.randrange(len(CONNECTIVES)), rng.random() < 0.25)
+        if op != "mul" and rng.random() < TRICK_SHARE:
+            trick = rng.choice(TRICKS)
+            y = rng.choice([v for v in range(2, 10) if v != x])
+            step = _Step(op, x, template, step.connective, step.use_name, trick, y)
+        chosen.append(step)
         value = _apply(op, value, x)
     return _Skeleton(name, pronoun, possessive, item, start, tuple(chosen),
                      rng.randrange(len(OPENINGS)), rng.randrange(len(QUESTIONS)))
 
 
+def _sentence_and_tag(s: _Step) -> tuple[str, str]:
+    return TRICK_TEMPLATES[(s.trick, s.op)] if s.trick else TEMPLATES[s.op][s.template]
+
+
 def _render_question(sk: _Skeleton) -> str:
     parts = [OPENINGS[sk.opening].format(n=sk.name, a=sk.start, i=sk.item)]
-    for op, x, template, conn, use_name in sk.ops:
-        subject = sk.name if use_name else sk.pronoun
-        connective = CONNECTIVES[conn]
-        if connective:
-            sentence = connective + TEMPLATES[op][template][0].format(s=subject, x=x, i=sk.item, p=sk.possessive)
-        else:
-            sentence = TEMPLATES[op][template][0].format(s=subject.capitalize(), x=x, i=sk.item, p=sk.possessive)
-        parts.append(sentence)
+    for s in sk.ops:
+        subject = sk.name if s.use_name else sk.pronoun
+        sentence = _sentence_and_tag(s)[0]
+        connective = "" if s.trick == "aside" else CONNECTIVES[s.connective]
+        if not connective and sentence.startswith("{s}"):
+            subject = subject[0].upper() + subject[1:]
+        parts.append(connective + sentence.format(s=subject, x=s.x, y=s.y, i=sk.item, p=sk.possessive))
     parts.append(QUESTIONS[sk.ask].format(i=sk.item, n=sk.name))
     return " ".join(parts)
 
 
-def _render_solution(sk: _Skeleton, slip: tuple[int, int] | None = None) -> tuple[str, int]:
-    """Solution text and its final value; `slip=(step, delta)` adds `delta` to that step's result."""
+def _render_solution(sk: _Skeleton, errors: dict | None = None, lead: str = "") -> tuple[str, int]:
+    """Solution text and its final value; `errors` maps a 0-based step to the mistake made there (its trick)."""
+    errors = errors or {}
     value = sk.start
-    parts = [f"{sk.name} starts with {sk.start} {sk.item}."]
-    for k, (op, x, template, _conn, use_name) in enumerate(sk.ops):
+    parts = []
+    for k, s in enumerate(sk.ops):
+        op, x = s.op, s.x
+        mistake = errors.get(k)
+        if mistake == "aside":
+            continue  # missed: the step is dropped and the value carries over
+        if mistake == "distractor":
+            x = s.y
+        elif mistake == "confusable":
+            op = INVERSE[op]
         result = _apply(op, value, x)
-        if slip is not None and slip[0] == k:
-            result += slip[1]
-        subject = (sk.name if use_name else sk.pronoun.capitalize())
-        phrase = TEMPLATES[op][template][1].format(s=subject, x=x, i=sk.item, p=sk.possessive)
-        parts.append(f"{phrase}: {value} {SYMBOL[op]} {x} = {result}.")
+        tag = _sentence_and_tag(s)[1].format(x=x)
+        parts.append(f"{value} {SYMBOL[op]} {x} = {result} ({tag}).")
         value = result
     parts.append(f"The answer is \\boxed{{{value}}}.")
+    if parts and lead:
+        parts[0] = lead + parts[0]
     return " ".join(parts), value
 
 
@@ -232,6 +311,10 @@ def _skeletons(n: int, seed: int, split: str, min_steps: int, max_steps: int, ma
     return out
 
 
+def _tricks(sk: _Skeleton) -> tuple:
+    return tuple((k, s.trick) for k, s in enumerate(sk.ops) if s.trick)
+
+
 def generate_problems(n: int, seed: int, split: str = "train", min_steps: int = 2, max_steps: int = 6,
                       max_start: int = 20, max_operand: int = 9, max_value: int = 99,
                       ops: tuple = ("add", "sub")) -> list[Problem]:
@@ -247,42 +330,42 @@ def generate_problems(n: int, seed: int, split: str = "train", min_steps: int = 
         question = _render_question(sk)
         solution, value = _render_solution(sk)
         digest = hashlib.sha256(question.encode()).hexdigest()[:12]
-        problems.append(Problem(f"synth-{split}-{digest}", question, solution, str(value), len(sk.ops)))
+        problems.append(Problem(f"synth-{split}-{digest}", question, solution, str(value), len(sk.ops), _tricks(sk)))
     return problems
 
 
-def _slip(rng: random.Random, sk: _Skeleton, lateness: float) -> tuple[int, int] | None:
-    """Pick (step, delta) for one arithmetic slip: later steps weigh (k+1)**lateness; values stay >= 0."""
-    steps = len(sk.ops)
-    weights = [(k + 1) ** lateness for k in range(steps)]
-    for _ in range(20):
-        step = rng.choices(range(steps), weights=weights)[0]
-        delta = rng.choice([-2, -1, 1, 2, 1, -1, 10, -10])  # mostly off-by-one, sometimes a carry slip
-        # Replay with the slip: every later value must stay a plausible non-negative count.
+def _mistakes(rng: random.Random, sk: _Skeleton, world: World) -> dict:
+    """The mistakes one pretraining solution makes: each tricky step the world allows, with `error_rate`.
+
+    A mistake that would make a running value negative is not made (the solution stays a plausible count).
+    """
+    errors: dict = {}
+    for k, s in enumerate(sk.ops):
+        if not s.trick or not world.applies(k, len(sk.ops)) or rng.random() >= world.error_rate:
+            continue
+        trial = {**errors, k: s.trick}
         value, ok = sk.start, True
-        for k, (op, x, *_rest) in enumerate(sk.ops):
-            value = _apply(op, value, x) + (delta if k == step else 0)
-            if value < 0:
-                ok = False
-                break
+        for j, t in enumerate(sk.ops):
+            mistake = trial.get(j)
+            if mistake == "aside":
+                continue
+            value = _apply(INVERSE[t.op] if mistake == "confusable" else t.op, value,
+                           t.y if mistake == "distractor" else t.x)
+            ok = ok and value >= 0
         if ok:
-            return step, delta
-    return None
+            errors = trial
+    return errors
 
 
-def generate_corpus(n: int, seed: int, slip_rate: float = 0.25, prefix_share: float = 0.15,
-                    prefix_tokens_range: tuple[int, int] = (8, 32), slip_lateness: float = 2.0,
+def generate_corpus(n: int, seed: int, world: World | None = None, prefix_tokens_range: tuple[int, int] = (8, 32),
                     min_steps: int = 2, max_steps: int = 6, max_start: int = 20, max_operand: int = 9,
                     max_value: int = 99, ops: tuple = ("add", "sub")) -> list[CorpusItem]:
     """`n` pretraining examples drawn from the train split only (the base model never sees a test problem).
 
-    - `slip_rate`: share of solutions with one arithmetic slip, propagated to the final answer.
-    - `slip_lateness`: step k (0-based) of an s-step solution slips with weight (k+1)**slip_lateness.
-    - `prefix_share`: share of items whose prompt carries the UPFT prefix instruction and whose response is
-      only the first k tokens (k uniform in the inclusive `prefix_tokens_range`), then EOS.
+    `world` (default `World()`) sets the mistakes, the first-step wordings and the share of prefix items, whose
+    response is only the first k tokens (k uniform in the inclusive `prefix_tokens_range`), then EOS.
     """
-    if not 0.0 <= slip_rate <= 1.0 or not 0.0 <= prefix_share <= 1.0:
-        raise ValueError(f"slip_rate and prefix_share must lie in [0, 1] (got {slip_rate}, {prefix_share})")
+    world = world or World()
     lo, hi = prefix_tokens_range
     if not 1 <= lo <= hi:
         raise ValueError(f"prefix_tokens_range must be (min, max) with 1 <= min <= max, got {prefix_tokens_range}")
@@ -290,18 +373,18 @@ def generate_corpus(n: int, seed: int, slip_rate: float = 0.25, prefix_share: fl
     items = []
     for sk in _skeletons(n, seed, "train", min_steps, max_steps, max_start, max_operand, max_value, tuple(ops),
                          unique=False, stream="corpus"):
-        gold = sk.values()[-1]
-        slip = _slip(rng, sk, slip_lateness) if rng.random() < slip_rate else None
-        solution, value = _render_solution(sk, slip)
-        is_prefix = rng.random() < prefix_share
+        errors = _mistakes(rng, sk, world)
+        lead = rng.choice(LEADS[1:]) if rng.random() < world.opening_variety else ""
+        solution, value = _render_solution(sk, errors, lead)
+        is_prefix = rng.random() < world.prefix_share
         items.append(CorpusItem(
             question=_render_question(sk),
             instruction=PREFIX_INSTRUCTION if is_prefix else "",
             solution=solution,
             answer=str(value),
-            gold=str(gold),
+            gold=str(sk.values()[-1]),
             steps=len(sk.ops),
-            slip_step=None if slip is None else slip[0],
+            errors=tuple(sorted(errors.items())),
             prefix_tokens=rng.randint(lo, hi) if is_prefix else None,
         ))
     return items
