@@ -191,18 +191,27 @@ def test_a_folder_with_only_report_files_is_rewritten(tmp_path, monkeypatch, cac
 
 
 def test_training_under_accelerate_launch_two_processes(tmp_path, monkeypatch, cache):
-    """launch.num_processes=2 runs the same `upft-bench train` under accelerate (gloo DDP on CPU)."""
+    """launch.num_processes=2 alone runs the same `upft-bench train` under accelerate on 2 real processes (gloo
+    DDP on CPU): compare adds --multi_gpu, without which accelerate launch would start one."""
     monkeypatch.setenv("UPFT_BENCH_CACHE", str(cache))
     out = tmp_path / "ddp"
     result = CliRunner().invoke(main, [
         "compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out), "--methods", "sft",
-        "--set", "launch.num_processes=2", "--set", "launch.accelerate_args=[--multi_gpu]",
-        "--set", "eval.limit=2"])
+        "--set", "launch.num_processes=2", "--set", "eval.limit=2"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     stats = json.loads((out / "methods" / "sft" / "train" / "train_stats.json").read_text())
     assert stats["hardware"]["processes"] == 2
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["methods"]["sft"]["tuned_tokens"] == stats["tuned_tokens"] > 0
+
+
+def test_launch_mode_adds_multi_gpu_unless_a_mode_is_named():
+    from upft_bench.compare import launch_mode
+
+    assert launch_mode([]) == ["--multi_gpu"]
+    assert launch_mode(["--main_process_port", "29501"]) == ["--multi_gpu", "--main_process_port", "29501"]
+    for named in (["--multi_gpu"], ["--config_file", "fsdp.yaml"], ["--config_file=ds.yaml"], ["--use_deepspeed"]):
+        assert launch_mode(named) == named
 
 
 def test_seeds_in_one_command_pool_into_verdicts_and_resume(tmp_path, monkeypatch, cache):

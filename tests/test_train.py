@@ -292,7 +292,7 @@ def test_two_processes_match_one(base, tmp_path):
     launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
               "--main_process_port", str(_free_port()), "-m", "upft_bench.cli"]
-    two = _run(launch + _cli(base, examples, tmp_path / "two", sets + ["micro_batch_size=2"]))
+    two = _run(launch + _cli(base, examples, tmp_path / "two", sets + ["micro_batch_size=2"]) + ["--processes", "2"])
     assert two.returncode == 0, two.stderr[-3000:]
     a = json.loads((tmp_path / "one" / "train_stats.json").read_text())
     b = json.loads((tmp_path / "two" / "train_stats.json").read_text())
@@ -301,6 +301,18 @@ def test_two_processes_match_one(base, tmp_path):
     for key in ("loss", "grad_norm"):  # the gradient norm catches a wrong DDP scale that Adam would hide
         assert [p[key] for p in b["loss_curve"]] == pytest.approx([p[key] for p in a["loss_curve"]], rel=1e-5)
     assert_same_weights(weights(tmp_path / "two"), weights(tmp_path / "one"), atol=1e-5)
+
+
+@pytest.mark.slow
+def test_launch_that_starts_one_process_fails_with_one_line(base, tmp_path):
+    """`accelerate launch --num_processes 2` without --multi_gpu starts ONE process: --processes 2 says so."""
+    examples = write_examples(tmp_path / "examples.jsonl", make_examples(4))
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2", "--num_machines", "1",
+              "--mixed_precision", "no", "--dynamo_backend", "no", "-m", "upft_bench.cli"]
+    done = _run(launch + _cli(base, examples, tmp_path / "run", ["batch_size=2"]) + ["--processes", "2"])
+    assert done.returncode != 0
+    assert "Error: asked for 2 processes but this run has 1" in done.stderr and "--multi_gpu" in done.stderr
+    assert not (tmp_path / "run" / "train_stats.json").exists()
 
 
 def test_resume_checks_the_run(base, tmp_path):

@@ -9,8 +9,11 @@ stays fast (torch and lm-eval take seconds to import).
 from __future__ import annotations
 
 import importlib
+import os
 
 import click
+
+DEBUG_ENV = "UPFT_BENCH_DEBUG"  # 1: show the traceback of an unexpected error (as --debug does)
 
 # name -> "module:attribute" of a click command
 COMMANDS = {
@@ -55,6 +58,19 @@ class LazyGroup(click.Group):
             return None
         return getattr(module, attr, None)
 
+    def invoke(self, ctx):
+        """Run the subcommand; an unexpected error is one line naming its type, unless --debug asks for more."""
+        try:
+            return super().invoke(ctx)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, KeyboardInterrupt):
+            raise
+        except Exception as err:
+            if ctx.params.get("debug") or os.environ.get(DEBUG_ENV, "") not in ("", "0"):
+                raise
+            message = " ".join(str(err).split()) or "(no message)"
+            raise click.ClickException(f"{type(err).__name__}: {message}  [traceback: upft-bench --debug ... or "
+                                       f"{DEBUG_ENV}=1]") from err
+
     def format_commands(self, ctx, formatter):
         # Short help without importing every module.
         rows = [(name, HELP.get(name, "")) for name in COMMANDS]
@@ -64,7 +80,8 @@ class LazyGroup(click.Group):
 
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="upft-bench")
-def main():
+@click.option("--debug", is_flag=True, help=f"Show the full traceback of an unexpected error (or set {DEBUG_ENV}=1).")
+def main(debug):
     """upft-bench: Unsupervised Prefix Fine-Tuning vs SFT and RFT, accuracy and cost, in one command.
 
     Start with `upft-bench compare` (offline default, CPU, minutes).

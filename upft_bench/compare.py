@@ -354,6 +354,18 @@ def _check_same_config(path: Path, cfg: ExperimentConfig) -> None:
             "resume with the same config, or start a new --output")
 
 
+# accelerate launch flags that say how processes are spread; without one it starts a single process.
+_MODE_FLAGS = ("--multi_gpu", "--use_deepspeed", "--use_fsdp", "--use_megatron_lm", "--tpu", "--config_file")
+
+
+def launch_mode(accelerate_args: list[str]) -> list[str]:
+    """`accelerate_args` with --multi_gpu added when they name no distributed mode (gloo processes on CPU)."""
+    args = list(accelerate_args)
+    if not any(a.split("=")[0] in _MODE_FLAGS for a in args):
+        args.insert(0, "--multi_gpu")
+    return args
+
+
 def _train(cfg: ExperimentConfig, base: str, examples, mdir: Path, train_dir: Path, resume: bool) -> dict:
     """Train in this process, or under `accelerate launch` on `launch.num_processes` processes/GPUs.
 
@@ -365,9 +377,11 @@ def _train(cfg: ExperimentConfig, base: str, examples, mdir: Path, train_dir: Pa
     if cfg.launch.num_processes == 1:
         return train(base, examples, cfg.train, train_dir, resume=resume)
     train_yaml = write_text(mdir / "train.yaml", dump_yaml(cfg.train))
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(cfg.launch.num_processes),
-           *cfg.launch.accelerate_args, "-m", "upft_bench.cli", "train", "--model", base,
-           "--examples", str(mdir / "examples.jsonl"), "--config", str(train_yaml), "--output", str(train_dir)]
+    n = cfg.launch.num_processes
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n),
+           *launch_mode(cfg.launch.accelerate_args), "-m", "upft_bench.cli", "train", "--model", base,
+           "--examples", str(mdir / "examples.jsonl"), "--config", str(train_yaml), "--output", str(train_dir),
+           "--processes", str(n)]
     if resume:
         cmd.append("--resume")
     _say("[launch] " + " ".join(cmd))
@@ -485,9 +499,12 @@ def compare_cli(config, overrides, methods, data_dir, output, seeds, base_seeds,
         overrides += _sweep_overrides(sweeps, config, overrides)
     if data_dir:
         overrides.append(f"data.data_dir={data_dir}")
+    from upft_bench.preflight import PreflightError, check
+
     try:
         cfg = load_experiment(config, overrides)
-    except ConfigError as err:
+        check(cfg)  # every input, before anything is written: a bad one leaves no folder behind
+    except (ConfigError, PreflightError) as err:
         raise click.ClickException(str(err)) from err
     out = Path(output) if output else Path("results") / cfg.name
     metrics = run_compare(cfg, out, resume=resume)

@@ -264,7 +264,18 @@ def format_table(rows: dict) -> str:
 
 # ---------------------------------------------------------------------------------------------- commands
 def _default_output(model: str) -> Path:
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", model.rstrip("/").split("/")[-1] or "model")
+    """results/eval/<the model's whole path or Hub id as one name>: two models never share a folder
+    (results/default/methods/sft/train/model -> default_methods_sft_train_model)."""
+    name = model.rstrip("/\\")
+    local = Path(name).expanduser()
+    if local.exists():
+        resolved = local.resolve()
+        try:
+            name = str(resolved.relative_to(Path.cwd().resolve()))
+        except ValueError:
+            name = str(resolved)
+    name = re.sub(r"^results[/\\]", "", name)
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_.") or "model"
     return Path("results") / "eval" / slug
 
 
@@ -295,8 +306,15 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
 
     Writes the raw lm-eval results and per-sample logs to --output and prints a Markdown table.
     """
-    from upft_bench.data import DataError
+    from upft_bench.data import DATA_DIR_ENV, DataError
+    from upft_bench.preflight import PreflightError, check_model, check_tasks
 
+    try:  # every input before the model loads: a bad task or an empty file costs seconds
+        context = check_model(model, key="--model")
+        check_tasks(tasks.split(","), data_dir or os.environ.get(DATA_DIR_ENV), limit, max_gen_toks, context,
+                    key="--tasks")
+    except (PreflightError, DataError) as err:
+        raise click.ClickException(str(err)) from err
     out = Path(output) if output else _default_output(model)
     try:
         rows = evaluate(model, tasks.split(","), limit=limit, batch_size=batch_size, data_dir=data_dir,

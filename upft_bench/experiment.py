@@ -54,7 +54,8 @@ class EvalConfig:
 @dataclass
 class LaunchConfig:
     num_processes: int = 1  # >1: each method's training runs under `accelerate launch` with this many processes
-    accelerate_args: list[str] = field(default_factory=list)  # extra launch flags, e.g. [--config_file, fsdp.yaml]
+    # Extra launch flags, e.g. [--config_file, fsdp.yaml]; --multi_gpu is added when they name no distributed mode.
+    accelerate_args: list[str] = field(default_factory=list)
 
     def __post_init__(self):
         if self.num_processes < 1:

@@ -3,7 +3,7 @@
     upft-bench train --model runs/base/model --examples runs/upft/examples.jsonl --output runs/upft/train \\
         --set lr=2e-4 --set batch_size=16 --set epochs=2
     upft-bench train ... --resume                              # continue a killed run from its last checkpoint
-    accelerate launch --multi_gpu --num_processes 2 -m upft_bench.cli train ...   # 2-process DDP (gloo on CPU)
+    accelerate launch --multi_gpu --num_processes 2 -m upft_bench.cli train ... --processes 2   # DDP (gloo on CPU)
 
     from upft_bench.train import TrainConfig, train
     stats = train("runs/base/model", examples, TrainConfig(lr=2e-4), "runs/upft/train")
@@ -562,6 +562,24 @@ def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: 
 # ----------------------------------------------------------------------------- command line
 
 
+def check_processes(expected: int | None) -> None:
+    """Raise a one-line error when this run does not have `expected` processes (None: no check).
+
+    `accelerate launch --num_processes N` without --multi_gpu (or a config that spreads the processes) starts
+    ONE process and says nothing; this is where that is caught.
+    """
+    if expected is None:
+        return
+    from accelerate import PartialState
+
+    got = PartialState().num_processes
+    if got != expected:
+        raise click.ClickException(
+            f"asked for {expected} processes but this run has {got}: accelerate launch starts one process unless "
+            "it is told how to spread them; add --multi_gpu (gloo processes on CPU, one per GPU on GPUs) or a "
+            "--config_file that does")
+
+
 @click.command("train")
 @click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False),
               help="Checkpoint folder to start from (save_pretrained layout, with its tokenizer).")
@@ -575,7 +593,10 @@ def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: 
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one TrainConfig field, e.g. --set lr=1e-4 --set schedule=cosine (repeatable).")
 @click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT (needs save_every > 0).")
-def train_cli(model_path, examples_path, output_dir, config_path, overrides, resume):
+@click.option("--processes", "expect_processes", type=click.IntRange(min=1),
+              help="Fail unless the run really has this many processes (under `accelerate launch`, which runs "
+                   "ONE process without --multi_gpu or a --config_file that spreads them).")
+def train_cli(model_path, examples_path, output_dir, config_path, overrides, resume, expect_processes):
     """Fine-tune a model on training examples with the shared loop (per-sequence loss, AdamW, warmup).
 
     Fields of TrainConfig: lr, epochs, max_steps, batch_size (global), micro_batch_size (per process),
@@ -591,6 +612,7 @@ def train_cli(model_path, examples_path, output_dir, config_path, overrides, res
         examples = read_examples(examples_path)
     except (ConfigError, ExamplesError) as err:
         raise click.ClickException(str(err)) from err
+    check_processes(expect_processes)
     stats = train(model_path, examples, config, output_dir, resume=resume)
     click.echo(
         f"trained {stats['steps']} steps on {stats['examples']} examples in {stats['train_seconds']:.1f} s; "
