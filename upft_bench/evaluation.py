@@ -310,9 +310,11 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     from upft_bench.preflight import PreflightError, check_model, check_tasks
 
     try:  # every input before the model loads: a bad task or an empty file costs seconds
+        names, where = tasks.split(","), data_dir or os.environ.get(DATA_DIR_ENV)
+        check_tasks(names, where, limit, max_gen_toks, key="--tasks")
         context = check_model(model, key="--model")
-        check_tasks(tasks.split(","), data_dir or os.environ.get(DATA_DIR_ENV), limit, max_gen_toks, context,
-                    key="--tasks")
+        if context:  # now the generation lengths against the model's context
+            check_tasks(names, where, limit, max_gen_toks, context, key="--tasks")
     except (PreflightError, DataError) as err:
         raise click.ClickException(str(err)) from err
     out = Path(output) if output else _default_output(model)

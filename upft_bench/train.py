@@ -570,9 +570,7 @@ def check_processes(expected: int | None) -> None:
     """
     if expected is None:
         return
-    from accelerate import PartialState
-
-    got = PartialState().num_processes
+    got = int(os.environ.get("WORLD_SIZE", "1") or 1)  # set by every multi-process launcher (torchrun, deepspeed)
     if got != expected:
         raise click.ClickException(
             f"asked for {expected} processes but this run has {got}: accelerate launch starts one process unless "
