@@ -20,6 +20,8 @@ def test_config_overrides_and_errors(tmp_path):
         load_experiment(None, ["methods=[rft2]"])
     with pytest.raises(ConfigError, match=r"train: unknown key\(s\) lrate"):
         load_experiment(None, ["train.lrate=1"])
+    with pytest.raises(ConfigError, match="eval.backend must be 'hf' or 'vllm'"):
+        load_experiment(None, ["eval.backend=tgi"])
     with pytest.raises(ConfigError, match="differs from eval.system"):
         load_experiment(None, ["eval.system=qwen_boxed", "sampling.system=none"])
 

@@ -65,6 +65,8 @@ def test_tasks_unknown_empty_or_too_long_for_the_model(tmp_path):
 def test_a_missing_backend_is_named():
     with pytest.raises(PreflightError, match="sampling.backend: 'vllm' is not installed"):
         check(load_experiment(None, ["sampling.backend=vllm"]))
+    with pytest.raises(PreflightError, match="eval.backend: 'vllm' is not installed"):
+        check(load_experiment(None, ["eval.backend=vllm"]))
 
 
 def test_a_bad_input_leaves_no_folder_and_the_fixed_command_runs_the_check_again(tmp_path):

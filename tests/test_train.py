@@ -201,7 +201,7 @@ def test_in_memory_model(base, tmp_path):
 
 
 def test_bad_examples_fail_before_writing(base, tmp_path):
-    with pytest.raises(ValueError, match=r"examples\[1\] \(question 'big'\): token id outside"):
+    with pytest.raises(ValueError, match=r"example 2 \(question 'big'\), response_ids: token id 1000000 is outside"):
         train(base, [Example("ok", [5], [6, 1]), Example("big", [5], [10**6])], fp32(), tmp_path / "run")
     with pytest.raises(ValueError, match="question 'long'.*max_length=4"):
         train(base, [Example("long", [5] * 6, [6, 1])], fp32(max_length=4), tmp_path / "run")
@@ -312,6 +312,18 @@ def test_launch_that_starts_one_process_fails_with_one_line(base, tmp_path):
     done = _run(launch + _cli(base, examples, tmp_path / "run", ["batch_size=2"]) + ["--processes", "2"])
     assert done.returncode != 0
     assert "Error: asked for 2 processes but this run has 1" in done.stderr and "--multi_gpu" in done.stderr
+    assert not (tmp_path / "run" / "train_stats.json").exists()
+
+
+def test_a_token_outside_the_vocabulary_names_file_example_and_field(base, tmp_path):
+    examples = make_examples(3)
+    examples[1] = Example(examples[1].question_id, examples[1].prompt_ids, [7, 99_999, 8], "full")
+    path = write_examples(tmp_path / "ex.jsonl", examples)
+    result = CliRunner().invoke(train_cli, ["--model", str(base), "--examples", str(path),
+                                            "--output", str(tmp_path / "run")])
+    assert result.exit_code == 1
+    line = result.output.strip().split("\n")[-1]  # after the weight-loading bar
+    assert line.startswith(f"Error: {path}: example 2 (question 'q1'), response_ids: token id 99999 is outside")
     assert not (tmp_path / "run" / "train_stats.json").exists()
 
 

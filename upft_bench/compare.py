@@ -322,7 +322,7 @@ def _evaluate(name: str, model_path: str, cfg: ExperimentConfig, mdir: Path, pha
             results = evaluate(
                 model_path, cfg.eval.tasks, limit=cfg.eval.limit, batch_size=cfg.eval.batch_size,
                 data_dir=cfg.data.resolved_dir(), output_dir=mdir / "eval", system=cfg.eval.system,
-                max_gen_toks=cfg.eval.max_gen_toks, device=cfg.eval.device,
+                max_gen_toks=cfg.eval.max_gen_toks, device=cfg.eval.device, backend=cfg.eval.backend,
             )
         leaves = [r for r in results.values() if "outcomes" in r]
         flops = None if any(r.get("flops") is None for r in leaves) else sum(r["flops"] for r in leaves)

@@ -152,10 +152,18 @@ def read_yaml(path: str | Path) -> dict:
     try:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as err:
-        raise ConfigError(f"{path}: not valid YAML: {err}") from err
+        raise ConfigError(f"{path}: not valid YAML{_yaml_where(err)}") from err
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config must be a mapping of sections, got {type(data).__name__}")
     return data
+
+
+def _yaml_where(err) -> str:
+    """' at line L, column C: what is wrong' from a YAML error (1-based, as editors count), on one line."""
+    mark = getattr(err, "problem_mark", None)
+    problem = " ".join(str(getattr(err, "problem", None) or err).split())
+    at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark is not None else ""
+    return f"{at}: {problem}"
 
 
 def load_dataclass(cls, path: str | Path | None = None, overrides: list[str] = ()):

@@ -49,6 +49,11 @@ class EvalConfig:
     max_gen_toks: int | None = None  # None: each task's own setting
     system: str | None = None  # prompt style (upft_bench.prompts.SYSTEM_PROMPTS), same for sampling
     device: str | None = None  # None: cuda when available, else cpu
+    backend: str = "hf"  # lm-eval model backend: hf, or vllm (GPU machines, where installed)
+
+    def __post_init__(self):
+        if self.backend not in ("hf", "vllm"):
+            raise ValueError(f"eval.backend must be 'hf' or 'vllm', got {self.backend!r}")
 
 
 @dataclass

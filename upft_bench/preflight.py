@@ -35,9 +35,10 @@ def check(cfg) -> dict:
                                      facts["context"])
     except DataError as err:
         raise PreflightError(str(err)) from None
-    if cfg.sampling.backend == "vllm" and importlib.util.find_spec("vllm") is None:
-        raise PreflightError("sampling.backend: 'vllm' is not installed here; pip install 'upft-bench[vllm]' on a GPU "
-                             "machine, or use backend hf")
+    for key, backend in (("sampling.backend", cfg.sampling.backend), ("eval.backend", cfg.eval.backend)):
+        if backend == "vllm" and importlib.util.find_spec("vllm") is None:
+            raise PreflightError(f"{key}: 'vllm' is not installed here; pip install 'upft-bench[vllm]' on a GPU "
+                                 "machine, or use backend hf")
     return facts
 
 

@@ -288,17 +288,19 @@ def _sequences(examples: list[Example], max_length: int, vocab_size: int) -> lis
     rows = []
     for i, e in enumerate(examples):
         if not isinstance(e, Example):
-            raise TypeError(f"examples[{i}]: expected an Example, got {type(e).__name__}")
+            raise TypeError(f"example {i + 1}: expected an Example, got {type(e).__name__}")
         length, n_loss = loss_positions(len(e.prompt_ids), len(e.response_ids), max_length)
         if n_loss == 0:
             raise ValueError(
-                f"examples[{i}] (question {e.question_id!r}): no response token fits in max_length={max_length} "
+                f"example {i + 1} (question {e.question_id!r}): no response token fits in max_length={max_length} "
                 f"(prompt has {len(e.prompt_ids)} tokens, response {len(e.response_ids)})"
             )
         ids = (list(e.prompt_ids) + list(e.response_ids))[:length]
         if max(ids) >= vocab_size or min(ids) < 0:
-            raise ValueError(f"examples[{i}] (question {e.question_id!r}): token id outside the vocabulary "
-                             f"(0..{vocab_size - 1})")
+            bad = next(t for t in ids if t >= vocab_size or t < 0)
+            field = "prompt_ids" if bad in e.prompt_ids else "response_ids"
+            raise ValueError(f"example {i + 1} (question {e.question_id!r}), {field}: token id {bad} is outside "
+                             f"the model's vocabulary (0..{vocab_size - 1})")
         rows.append((ids, max(len(e.prompt_ids), 1)))
     return rows
 
@@ -611,7 +613,12 @@ def train_cli(model_path, examples_path, output_dir, config_path, overrides, res
     except (ConfigError, ExamplesError) as err:
         raise click.ClickException(str(err)) from err
     check_processes(expect_processes)
-    stats = train(model_path, examples, config, output_dir, resume=resume)
+    try:
+        stats = train(model_path, examples, config, output_dir, resume=resume)
+    except ValueError as err:
+        if not str(err).startswith("example "):
+            raise
+        raise click.ClickException(f"{examples_path}: {err} (examples count from 1, blank lines skipped)") from err
     click.echo(
         f"trained {stats['steps']} steps on {stats['examples']} examples in {stats['train_seconds']:.1f} s; "
         f"final loss {stats['final_loss']:.4f}; tuned tokens {stats['tuned_tokens']:,}; "
