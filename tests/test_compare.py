@@ -153,6 +153,8 @@ def test_interrupted_run_finishes_without_redoing(tmp_path, monkeypatch, cache):
             "--methods", "sft,upft", "--set", "eval.limit=4"]
     first = CliRunner().invoke(main, args)
     assert first.exit_code == 1 and "Error: RuntimeError: killed" in first.output  # one line, no traceback
+    first_session = json.loads((tmp_path / "r" / ".done" / "elapsed.json").read_text())["seconds"]
+    assert first_session > 0  # the killed session's finished work (base model, sft) is on the clock
     assert not (tmp_path / "r" / "metrics.json").exists()
 
     again = CliRunner().invoke(main, args)  # without --resume: refuses to mix runs
@@ -170,6 +172,7 @@ def test_interrupted_run_finishes_without_redoing(tmp_path, monkeypatch, cache):
     assert len(evals) == 1 and evals[0].endswith("upft/train/model")
     metrics = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert list(metrics["methods"]) == ["sft", "upft"]
+    assert metrics["total_seconds"] > first_session  # both sessions, not only the last
 
 
 def test_a_folder_with_only_report_files_is_rewritten(tmp_path, monkeypatch, cache):

@@ -44,10 +44,19 @@ def _say(msg: str) -> None:
 
 
 class Phases:
-    """Done-markers under `out/.done/`; a phase counts as finished only once its marker exists."""
+    """Done-markers under `out/.done/`; a phase counts as finished only once its marker exists.
+
+    Also keeps the run's wall seconds across sessions (`.done/elapsed.json`, written with every marker), so a
+    resumed run's total counts the earlier sessions' finished work too, not only the last session's.
+    """
+
+    ELAPSED = "elapsed"
 
     def __init__(self, out: Path):
         self.dir = out / ".done"
+        self.started = time.time()
+        earlier = self.done(self.ELAPSED)
+        self.before = float(earlier["seconds"]) if earlier else 0.0
 
     def done(self, name: str) -> dict | None:
         marker = self.dir / f"{name}.json"
@@ -55,7 +64,12 @@ class Phases:
 
     def mark(self, name: str, info: dict) -> dict:
         write_json(self.dir / f"{name}.json", info)
+        write_json(self.dir / f"{self.ELAPSED}.json", {"seconds": round(self.elapsed(), 2)})
         return info
+
+    def elapsed(self) -> float:
+        """Wall seconds of this run: earlier sessions (up to their last marker) plus this one so far."""
+        return self.before + time.time() - self.started
 
 
 # ---------------------------------------------------------------------------------------------- the pipeline
@@ -71,7 +85,6 @@ def run_compare(cfg: ExperimentConfig, out: Path, resume: bool = False) -> dict:
     if plan == [(None, cfg)]:
         return _run_one(cfg, out, resume, {}, report=True)
     phases = _open_run_folder(cfg, out, resume)
-    started = time.time()
     shared_evals: dict[str, dict] = {}  # evaluations of one model (e.g. the base model) serve every run
     results = []
     for tag, run_cfg in plan:
@@ -84,7 +97,7 @@ def run_compare(cfg: ExperimentConfig, out: Path, resume: bool = False) -> dict:
             phases.mark(f"run-{tag}", {"seconds": metrics["total_seconds"]})
         _remember_evals(metrics, out / tag, shared_evals)
         results.append(metrics)
-    metrics = build_experiment_metrics(cfg, results, time.time() - started)
+    metrics = build_experiment_metrics(cfg, results, phases.elapsed())
     _report(metrics, out)
     return metrics
 
@@ -94,7 +107,6 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
     from upft_bench.data import load_questions
 
     phases = _open_run_folder(cfg, out, resume)
-    started = time.time()
 
     base = _base_model(cfg, phases)
     tokenizer = _load_tokenizer(base)
@@ -123,7 +135,7 @@ def _run_one(cfg: ExperimentConfig, out: Path, resume: bool, shared_evals: dict,
                                      validation=[{"setting": t.setting, **t.score} for t in trials if t.score],
                                      selection_flops=_selection_flops(trials, chosen))
 
-    metrics = build_metrics(cfg, base, rows, _leaf_tasks(cfg.eval.tasks), time.time() - started)
+    metrics = build_metrics(cfg, base, rows, _leaf_tasks(cfg.eval.tasks), phases.elapsed())
     if analysis:
         metrics["analysis"] = analysis
     if report:
