@@ -9,6 +9,7 @@ from click.testing import CliRunner
 
 from upft_bench import baselines_dir
 from upft_bench.cli import main
+from upft_bench.config import dump_yaml
 from upft_bench.experiment import load_experiment
 from upft_bench.methods import METHOD_IDS
 from upft_bench.stats import wilson_interval
@@ -191,6 +192,16 @@ def test_a_folder_with_only_report_files_is_rewritten(tmp_path, monkeypatch, cac
     # analysis: true runs the prefix analyses on the base model and links them
     assert "Prefix analysis of the base model ([analysis/analysis.md](analysis/analysis.md))" in text
     assert (out / "analysis" / "analysis.json").exists()
+
+
+def test_another_experiments_report_is_not_overwritten(tmp_path):
+    out = tmp_path / "reference"
+    out.mkdir()
+    (out / "config.yaml").write_text(dump_yaml(load_experiment(None)))  # the default's report
+    (out / "compare.md").write_text("the default's table")
+    result = CliRunner().invoke(main, ["compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out)])
+    assert result.exit_code == 1 and "holds the report of another experiment" in result.output
+    assert (out / "compare.md").read_text() == "the default's table" and not (out / ".done").exists()
 
 
 def test_training_under_accelerate_launch_two_processes(tmp_path, monkeypatch, cache):

@@ -189,10 +189,21 @@ def _open_run_folder(cfg: ExperimentConfig, out: Path, resume: bool) -> Phases:
     """Claim `out` for this experiment and write its resolved config.yaml.
 
     A folder with phase markers holds a (possibly interrupted) run: never mix two runs silently. A folder with
-    only report files (e.g. a copy of results/reference) is simply rewritten.
+    only report files is rewritten when they are this experiment's (or carry no config.yaml), and refused when its
+    config.yaml is another experiment's.
     """
     if (out / ".done").exists() and any((out / ".done").iterdir()) and not resume:
         raise click.ClickException(f"{out} already holds results: pass --resume to finish it, or choose --output")
+    if not resume and (out / "config.yaml").exists():  # report files only: rewritten if they are this experiment's
+        import yaml
+
+        try:
+            changed = changed_sections(yaml.safe_load((out / "config.yaml").read_text()) or {}, cfg)
+        except yaml.YAMLError:
+            changed = ["(unreadable config.yaml)"]
+        if changed:
+            raise click.ClickException(f"{out} holds the report of another experiment (sections "
+                                       f"{', '.join(changed)} differ): choose another --output, or remove the folder")
     out.mkdir(parents=True, exist_ok=True)
     if resume and (out / "config.yaml").exists():
         _check_same_config(out / "config.yaml", cfg)
