@@ -247,29 +247,21 @@ def test_restated_start_against_new_gold():
     assert (err["first_wrong_step"], err["kind"], err["char_offset"]) == (1, "operand", len(wrong_opening))
 
 
-def test_wrong_operand_in_step_1():
-    p = _problem()
-    start, steps = parse_synthetic(p.solution)
-    s1 = steps[0]
-    sentences = _sentences(p.solution)
-    b = s1.b + 1
-    _, tag = _split_step(sentences[0])
-    sentences[0] = f"{s1.a} {s1.op} {b} = {_apply(s1.op, s1.a, b)} {tag}"  # consistent arithmetic, misread b
-    err = first_error(_join(sentences), p.solution)
-    assert err == {"first_wrong_step": 1, "char_offset": 0, "steps": p.steps, "kind": "operand"}
-
-
-def test_wrong_operand_in_step_3_offset():
+@pytest.mark.parametrize("step", [1, 3])
+def test_wrong_operand_at_a_step(step):
+    """A misread operand with consistent arithmetic: an operand error at that step, located at its equation."""
     p = _problem()
     _, steps = parse_synthetic(p.solution)
-    s3 = steps[2]
+    s = steps[step - 1]
     sentences = _sentences(p.solution)
-    b = s3.b + 1
-    sentences[2] = f"{s3.a} {s3.op} {b} = {_apply(s3.op, s3.a, b)} {_split_step(sentences[2])[1]}"
+    b = s.b + 1
+    sentences[step - 1] = f"{s.a} {s.op} {b} = {_apply(s.op, s.a, b)} {_split_step(sentences[step - 1])[1]}"
     sample = _join(sentences)
     err = first_error(sample, p.solution)
-    assert err == {"first_wrong_step": 3, "char_offset": _offset(sentences, 2), "steps": p.steps, "kind": "operand"}
-    assert sample[err["char_offset"]:].startswith(f"{s3.a} {s3.op} {b} = ")
+    assert err == {"first_wrong_step": step, "char_offset": _offset(sentences, step - 1), "steps": p.steps,
+                   "kind": "operand"}
+    assert _offset(sentences, 0) == 0
+    assert sample[err["char_offset"]:].startswith(f"{s.a} {s.op} {b} = ")
 
 
 def test_wrong_operation_is_operand():

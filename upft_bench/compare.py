@@ -195,12 +195,7 @@ def _open_run_folder(cfg: ExperimentConfig, out: Path, resume: bool) -> Phases:
     if (out / ".done").exists() and any((out / ".done").iterdir()) and not resume:
         raise click.ClickException(f"{out} already holds results: pass --resume to finish it, or choose --output")
     if not resume and (out / "config.yaml").exists():  # report files only: rewritten if they are this experiment's
-        import yaml
-
-        try:
-            changed = changed_sections(yaml.safe_load((out / "config.yaml").read_text()) or {}, cfg)
-        except yaml.YAMLError:
-            changed = ["(unreadable config.yaml)"]
+        changed = _config_differences(out / "config.yaml", cfg)
         if changed:
             raise click.ClickException(f"{out} holds the report of another experiment (sections "
                                        f"{', '.join(changed)} differ): choose another --output, or remove the folder")
@@ -366,11 +361,19 @@ def _report(metrics: dict, out: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- helpers
-def _check_same_config(path: Path, cfg: ExperimentConfig) -> None:
-    """--resume must not mix two experiments in one folder; the method list alone may grow or shrink."""
+def _config_differences(path: Path, cfg: ExperimentConfig) -> list[str]:
+    """The sections in which the config.yaml at `path` differs from `cfg` (the method list may differ)."""
     import yaml
 
-    changed = changed_sections(yaml.safe_load(path.read_text()) or {}, cfg)
+    try:
+        return changed_sections(yaml.safe_load(path.read_text()) or {}, cfg)
+    except yaml.YAMLError:
+        return ["(unreadable config.yaml)"]
+
+
+def _check_same_config(path: Path, cfg: ExperimentConfig) -> None:
+    """--resume must not mix two experiments in one folder; the method list alone may grow or shrink."""
+    changed = _config_differences(path, cfg)
     if changed:
         raise click.ClickException(
             f"{path}: --resume with a different config (sections {', '.join(changed)} differ); "
