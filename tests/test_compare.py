@@ -219,6 +219,61 @@ def test_training_under_accelerate_launch_two_processes(tmp_path, monkeypatch, c
     assert metrics["methods"]["sft"]["tuned_tokens"] == stats["tuned_tokens"] > 0
 
 
+def test_compare_checkpoints_training_and_a_killed_run_resumes_mid_training(tmp_path, cache):
+    """Training in a comparison checkpoints by default (train.save_every); a run killed mid-training (kill -9:
+    the process exits at once) continues from its last checkpoint on --resume, not from step 0, and the
+    finished phase leaves no checkpoint behind."""
+    import os
+    import subprocess
+    import sys
+
+    from upft_bench.pretrain import build_base_model
+    from upft_bench.train import CRASH_ENV
+
+    assert load_experiment(None).train.save_every > 0
+    smoke = baselines_dir() / "smoke.yaml"
+    env = {**os.environ, "UPFT_BENCH_CACHE": str(cache)}
+    build_base_model(load_experiment(smoke).pretrain, cache_dir=cache / "base-models")  # not killed itself
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "upft_bench.cli", "compare", str(smoke), "--output", str(out), "--methods", "sft",
+           "--set", "train.epochs=4", "--set", "train.save_every=3", "--set", "eval.limit=2"]
+    killed = subprocess.run(cmd, env={**env, CRASH_ENV: "4"}, capture_output=True, text=True)
+    assert killed.returncode == 17, killed.stderr[-2000:]
+    train_dir = out / "methods" / "sft" / "train"
+    assert [p.name for p in (train_dir / "checkpoints").iterdir()] == ["step-3"]
+    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    stats = json.loads((train_dir / "train_stats.json").read_text())
+    assert stats["resumed_from_step"] == 3 and stats["steps"] == 8
+    assert not (train_dir / "checkpoints").exists()
+
+
+def test_output_is_quiet_unless_verbose(tmp_path, cache):
+    """By default a run prints its own bars and one-line summaries, not the libraries' loading/saving bars, logs,
+    warnings or lm-eval's git error; --verbose shows them again."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "UPFT_BENCH_CACHE": str(cache)}
+    env.pop("UPFT_BENCH_VERBOSE", None)
+    noise = ("Loading weights", "Writing model shards", "fatal: not a git repository", "Warning",
+             "Running generate_until requests")
+    outputs = {}
+    for flags in ([], ["--verbose"]):
+        cmd = [sys.executable, "-m", "upft_bench.cli", *flags, "compare", str(baselines_dir() / "smoke.yaml"),
+               "--output", str(tmp_path / f"run{len(flags)}"), "--methods", "sft_self", "--set", "eval.limit=4"]
+        done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)  # not inside a clone
+        assert done.returncode == 0, done.stderr[-2000:]
+        outputs[bool(flags)] = done.stderr
+    quiet, loud = outputs[False], outputs[True]
+    assert [n for n in noise if n in quiet] == []
+    for own in ("[sft_self] evaluated", "[sft_self] samples", "[sft_self] trained", "eval upft_synth", "sampling",
+                "train"):
+        assert own in quiet
+    assert "Loading weights" in loud and "Running generate_until requests" in loud
+
+
 def test_launch_mode_adds_multi_gpu_unless_a_mode_is_named():
     from upft_bench.compare import launch_mode
 

@@ -53,7 +53,9 @@ def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
     settings = cfg.analyze
     out = Path(out)
     started = time.time()
-    model = model or _base_model(cfg)
+    from upft_bench.gguf import resolve_model
+
+    model = resolve_model(model, announce=_say) if model else _base_model(cfg)
     tokenizer = AutoTokenizer.from_pretrained(model)
     questions = load_questions(cfg.data.train, cfg.data.train_split, data_dir=cfg.data.resolved_dir(),
                                limit=settings.questions)
@@ -99,7 +101,9 @@ def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
 
 def _base_model(cfg) -> str:
     if cfg.model.path:
-        return cfg.model.path
+        from upft_bench.gguf import resolve_model
+
+        return resolve_model(cfg.model.path, cfg.model.gguf_file, announce=_say)
     from upft_bench.pretrain import build_base_model
 
     return str(build_base_model(cfg.pretrain))
@@ -312,7 +316,7 @@ def plot(results: dict, path: Path) -> None:
 # ---------------------------------------------------------------------------------------------- CLI
 @click.command("analyze")
 @click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--model", help="Model to analyse (folder or Hub id; default: the config's base model).")
+@click.option("--model", help="Model to analyse (folder, Hub id or .gguf file; default: the config's base model).")
 @click.option("--data", help="Question set to analyse (default: the config's data.train), e.g. gsm8k.")
 @click.option("--data-dir", type=click.Path(file_okay=False),
               help="Local benchmark copies (default $UPFT_BENCH_DATA_DIR).")

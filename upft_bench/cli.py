@@ -13,7 +13,11 @@ import os
 
 import click
 
+from upft_bench.quiet import VERBOSE_ENV
+
 DEBUG_ENV = "UPFT_BENCH_DEBUG"  # 1: show the traceback of an unexpected error (as --debug does)
+# Commands that load models: transformers' and datasets' bars and logs are silenced there (upft_bench.quiet).
+HEAVY = {"compare", "analyze", "pretrain", "sample", "train", "eval"}
 
 # name -> "module:attribute" of a click command
 COMMANDS = {
@@ -58,8 +62,18 @@ class LazyGroup(click.Group):
             return None
         return getattr(module, attr, None)
 
+    def resolve_command(self, ctx, args):
+        name, command, rest = super().resolve_command(ctx, args)
+        if name in HEAVY:
+            from upft_bench.quiet import quiet_libraries
+
+            quiet_libraries()
+        return name, command, rest
+
     def invoke(self, ctx):
         """Run the subcommand; an unexpected error is one line naming its type, unless --debug asks for more."""
+        if ctx.params.get("verbose"):
+            os.environ[VERBOSE_ENV] = "1"  # processes started from here (accelerate launch) are verbose too
         try:
             return super().invoke(ctx)
         except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException, KeyboardInterrupt):
@@ -81,7 +95,9 @@ class LazyGroup(click.Group):
 @click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="upft-bench")
 @click.option("--debug", is_flag=True, help=f"Show the full traceback of an unexpected error (or set {DEBUG_ENV}=1).")
-def main(debug):
+@click.option("--verbose", is_flag=True,
+              help=f"Also show the libraries' progress bars, logs and warnings (or set {VERBOSE_ENV}=1).")
+def main(debug, verbose):
     """upft-bench: Unsupervised Prefix Fine-Tuning vs SFT and RFT, accuracy and cost, in one command.
 
     Start with `upft-bench compare` (offline default, CPU, minutes).

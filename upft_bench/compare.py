@@ -212,7 +212,9 @@ def _base_model(cfg: ExperimentConfig, phases: Phases) -> str:
     if info is None:
         t0 = time.time()
         if cfg.model.path:
-            base = cfg.model.path
+            from upft_bench.gguf import resolve_model
+
+            base = resolve_model(cfg.model.path, cfg.model.gguf_file, announce=_say)
         else:
             from upft_bench.pretrain import build_base_model
 
@@ -296,6 +298,8 @@ def _build_and_train(method: Method, questions, samples, tokenizer, cfg: Experim
         _say(f"[{method.name}] no training examples (no sample passed the method's filter): "
              "evaluating the base model as this method's result")
     phases.mark(phase, asdict(summary))
+    # Checkpoints only serve a resume mid-training; the finished model is in train/model.
+    shutil.rmtree(mdir / "train" / "checkpoints", ignore_errors=True)
     return summary
 
 

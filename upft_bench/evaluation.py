@@ -25,9 +25,7 @@ Data-parallel evaluation does not work on CPU; on GPUs run plain lm-eval under
 """
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import math
 import os
 import re
@@ -38,6 +36,7 @@ import click
 
 from upft_bench.atomic import write_lines, write_text
 from upft_bench.prompts import SYSTEM_PROMPTS
+from upft_bench.quiet import lm_eval_quietly
 
 METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "correct", "mean_output_tokens",
            "eval_seconds")
@@ -84,7 +83,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     rows, raw, samples = {}, {}, {}
     for task in leaves:
         start = time.perf_counter()
-        with _quiet_lm_eval():
+        with lm_eval_quietly(task):
             res = lm_eval.simple_evaluate(
                 model=lm, tasks=[task], task_manager=manager, limit=limit, log_samples=True,
                 apply_chat_template=chat, system_instruction=instruction,
@@ -105,20 +104,6 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
                         max_gen_toks=max_gen_toks, apply_chat_template=chat, system_instruction=instruction)
         write_outputs(Path(output_dir), rows, raw, samples, settings)
     return rows
-
-
-@contextlib.contextmanager
-def _quiet_lm_eval():
-    """lm-eval warns on every call about things we do on purpose (custom loaders, explicit max_gen_toks);
-    keep its errors, drop that noise unless UPFT_BENCH_VERBOSE is set."""
-    logger = logging.getLogger("lm_eval")
-    old = logger.level
-    if not os.environ.get("UPFT_BENCH_VERBOSE"):
-        logger.setLevel(logging.ERROR)
-    try:
-        yield
-    finally:
-        logger.setLevel(old)
 
 
 def system_prompt_text(system: str | None) -> str | None:
@@ -280,7 +265,8 @@ def _default_output(model: str) -> Path:
 
 
 @click.command("eval")
-@click.option("--model", "model", required=True, help="Local checkpoint folder or Hub id (remote code is not trusted).")
+@click.option("--model", "model", required=True,
+              help="Local checkpoint folder, Hub id or .gguf file (remote code is not trusted).")
 @click.option("--tasks", default="upft_synth", show_default=True,
               help="Comma-separated task or group names (see `upft-bench tasks`), e.g. upft_gsm8k,upft_paper.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N questions per task.")
@@ -317,11 +303,13 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
             check_tasks(names, where, limit, max_gen_toks, context, key="--tasks")
     except (PreflightError, DataError) as err:
         raise click.ClickException(str(err)) from err
+    from upft_bench.gguf import resolve_model
+
     out = Path(output) if output else _default_output(model)
     try:
-        rows = evaluate(model, tasks.split(","), limit=limit, batch_size=batch_size, data_dir=data_dir,
-                        output_dir=out, system=system_prompt, max_gen_toks=max_gen_toks, device=device,
-                        backend=backend)
+        path = resolve_model(model, announce=lambda m: click.echo(m, err=True))
+        rows = evaluate(path, tasks.split(","), limit=limit, batch_size=batch_size, data_dir=data_dir, output_dir=out,
+                        system=system_prompt, max_gen_toks=max_gen_toks, device=device, backend=backend)
     except (DataError, ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
     click.echo(format_table(rows))

@@ -22,8 +22,13 @@ from upft_bench.train import TrainConfig
 
 @dataclass
 class ModelConfig:
-    path: str | None = None  # local checkpoint or Hub id; None: build the tiny offline base model (`pretrain`)
+    path: str | None = None  # local checkpoint, Hub id or .gguf file; None: build the tiny offline base model
+    gguf_file: str | None = None  # a GGUF file inside the folder `path` (converted once, upft_bench.gguf)
     paper_name: str | None = None  # one of the paper's models, for the "reported" table (default: guessed from path)
+
+    def __post_init__(self):
+        if self.gguf_file and not self.path:
+            raise ValueError("model.gguf_file names a file inside model.path; set model.path to its folder")
 
 
 @dataclass

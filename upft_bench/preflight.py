@@ -4,8 +4,8 @@
     facts = check(cfg)        # raises PreflightError("data.train: ... holds no questions") on the first problem
     facts["train_questions"], facts["context"], facts["tasks"]
 
-Checked, in order: the model (a local folder with a config, or a Hub id transformers can resolve, or the tiny
-model built here), the training questions (the file exists, parses, is not empty), the validation questions a
+Checked, in order: the model (a local folder with a config, a Hub id transformers can resolve, a GGUF file, or
+the tiny model built here), the training questions (the file exists, parses, is not empty), the validation questions a
 sweep needs, the sampling backend, and every evaluation task: its questions load and are not empty, and its
 generation length fits the model's context. Each problem is one line naming the config key, the file and,
 where the data loader says so, the row and field (`upft_bench.data.DataError` messages).
@@ -50,12 +50,23 @@ def _model_context(cfg) -> int | None:
         from upft_bench.tiny import build_model
 
         return inspect.signature(build_model).parameters["max_positions"].default
-    return check_model(cfg.model.path, cfg.train.trust_remote_code)
+    return check_model(cfg.model.path, cfg.train.trust_remote_code, gguf_file=cfg.model.gguf_file)
 
 
-def check_model(path: str, trust_remote_code: bool = False, key: str = "model.path") -> int | None:
-    """Check that `path` is a model folder or a Hub id transformers resolves; returns its context length in
-    tokens (None when its config does not say). `key` names the setting in the error."""
+def check_model(path: str, trust_remote_code: bool = False, key: str = "model.path",
+                gguf_file: str | None = None) -> int | None:
+    """Check that `path` is a model folder, a Hub id transformers resolves, or a GGUF file (a .gguf path, or a
+    folder plus `gguf_file`); returns its context length in tokens (None when its config does not say). `key`
+    names the setting in the error."""
+    from upft_bench.gguf import GgufError, context_length, gguf_source
+
+    if gguf_source(path, gguf_file):
+        try:
+            return context_length(path, gguf_file)
+        except GgufError as err:
+            raise PreflightError(f"{key}: {err}") from None
+        except Exception as err:  # the gguf reader raises ValueError or struct errors on a damaged file
+            raise PreflightError(f"{key}: cannot read the GGUF header of {path}: {err}") from None
     local = Path(path).expanduser()
     if local.exists():
         if not (local / "config.json").is_file():

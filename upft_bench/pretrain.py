@@ -30,6 +30,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import click
+from tqdm import tqdm
 
 from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.synthetic import World, generate_corpus
@@ -120,6 +121,10 @@ PRESETS = {
 }
 
 
+def _say(msg: str) -> None:
+    click.echo(msg, err=True)
+
+
 def default_cache_dir() -> Path:
     """Where base models live: $UPFT_BENCH_CACHE/base-models, else ~/.cache/upft-bench/base-models."""
     root = os.environ.get("UPFT_BENCH_CACHE")
@@ -180,7 +185,7 @@ def train_config(config: PretrainConfig):
                        micro_batch_size=config.micro_batch_size, warmup_ratio=config.warmup_ratio,
                        schedule=config.schedule, min_lr_ratio=config.min_lr_ratio, weight_decay=0.0,
                        max_length=512, mixed_precision=config.mixed_precision, seed=config.seed,
-                       log_every=max(1, min(50, config.steps // 20)))
+                       log_every=max(1, min(50, config.steps // 20)), save_every=0)
 
 
 def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path | None = None,
@@ -202,6 +207,10 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
     if (final / "pretrain.json").exists() and not force:
         return final
 
+    checking = f", then a quick check on {config.eval_questions} test questions" if config.eval_questions else ""
+    _say(f"[pretrain] no cached base model for this config: building the {config.size!r} model once "
+         f"(a synthetic corpus, {config.steps} training steps{checking}; the bars show the time left), then "
+         f"cached in {final}")
     root.mkdir(parents=True, exist_ok=True)
     tmp = temp_path(final)  # hidden, per process: two builders of one key never share a folder
     shutil.rmtree(tmp, ignore_errors=True)
@@ -213,7 +222,7 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
         model = build_model(tokenizer, size=config.size, seed=config.seed)
         stats = train(model, examples, train_config(config), tmp / "run", tokenizer=tokenizer)
         model_dir = tmp / "run" / "model"
-        check = measure_base(model_dir, config.eval_questions) if config.eval_questions else {}
+        check = measure_base(model_dir, config.eval_questions, progress=True) if config.eval_questions else {}
         kinds = {k: sum(e.kind == k for e in examples) for k in ("full", "error", "prefix")}
         info = {
             "key": key,
@@ -244,8 +253,10 @@ def read_info(model_dir: str | Path) -> dict:
         raise ValueError(f"{path}: not a base model built by upft-bench pretrain ({err})") from err
 
 
-def greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 100) -> list[list[int]]:
-    """Greedy continuations (token ids, cut after the first EOS) of rendered prompts, batched, left-padded."""
+def greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size: int = 100,
+           bar=None) -> list[list[int]]:
+    """Greedy continuations (token ids, cut after the first EOS) of rendered prompts, batched, left-padded;
+    `bar` (a tqdm bar) advances by each batch's prompts."""
     import torch
 
     eos = tokenizer.eos_token_id
@@ -259,10 +270,12 @@ def greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size
                                  eos_token_id=eos, pad_token_id=tokenizer.pad_token_id)
         for row in out[:, enc["input_ids"].shape[1]:].tolist():
             outputs.append(row[: row.index(eos) + 1] if eos in row else row)
+        if bar is not None:
+            bar.update(len(enc["input_ids"]))
     return outputs
 
 
-def measure_base(model_dir: str | Path, n: int = 300, max_new_tokens: int = 192) -> dict:
+def measure_base(model_dir: str | Path, n: int = 300, max_new_tokens: int = 192, progress: bool = False) -> dict:
     """Quick check on the first `n` synthetic test questions (the upft_synth task's set).
 
     Plain prompts: greedy accuracy, share of outputs with an extracted answer, mean output tokens, accuracy
@@ -280,9 +293,11 @@ def measure_base(model_dir: str | Path, n: int = 300, max_new_tokens: int = 192)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).eval()
     t0 = time.perf_counter()
-    plain = greedy(model, tokenizer, [render_prompt(tokenizer, q.question) for q in questions], max_new_tokens)
-    prefixed = greedy(model, tokenizer, [render_prompt(tokenizer, q.question, instruction=PREFIX_INSTRUCTION)
-                                         for q in questions], max_new_tokens)
+    with tqdm(total=2 * len(questions), desc="quick check", unit="prompt", disable=not progress) as bar:
+        plain = greedy(model, tokenizer, [render_prompt(tokenizer, q.question) for q in questions], max_new_tokens,
+                       bar=bar)
+        prefixed = greedy(model, tokenizer, [render_prompt(tokenizer, q.question, instruction=PREFIX_INSTRUCTION)
+                                             for q in questions], max_new_tokens, bar=bar)
     seconds = time.perf_counter() - t0
     texts = tokenizer.batch_decode(plain, skip_special_tokens=True)
     prefix_texts = tokenizer.batch_decode(prefixed, skip_special_tokens=True)

@@ -30,6 +30,7 @@ Design (docs/METHODS.md, "Sampling" and "Cost accounting"):
 from __future__ import annotations
 
 import hashlib
+import inspect
 import json
 import logging
 import os
@@ -218,9 +219,11 @@ def _generate_hf(model, rows: list[_Row], settings: dict, stop_ids: set[int], pa
     out_ids = [[] for _ in rows]
     results: list = [None] * len(rows)
     active = list(range(len(rows)))  # original row numbers still generating, in batch order
+    # transformers renamed the KV-cache argument and output from past_key_values to cache; use what this one has.
+    cache_arg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
     with torch.inference_mode():
         out = model(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1)
-        cache = out.past_key_values
+        cache = out["cache"] if "cache" in out else out["past_key_values"]
         prunable = hasattr(cache, "batch_select_indices")
         while True:
             picked = _pick(out.logits[:, -1, :], settings, [generators[i] for i in active]).tolist()
@@ -248,8 +251,8 @@ def _generate_hf(model, rows: list[_Row], settings: dict, stop_ids: set[int], pa
             mask = torch.cat([mask, mask.new_ones((len(active), 1))], dim=1)
             positions = positions[:, -1:] + 1
             step = torch.tensor(picked, device=device).unsqueeze(1)
-            out = model(input_ids=step, attention_mask=mask, position_ids=positions, past_key_values=cache,
-                        use_cache=True)
+            out = model(input_ids=step, attention_mask=mask, position_ids=positions, use_cache=True,
+                        **{cache_arg: cache})
     return results
 
 
@@ -456,7 +459,7 @@ def summarise(samples: list[Sample]) -> dict:
 
 # ---------------------------------------------------------------------------------------------- CLI
 @click.command("sample")
-@click.option("--model", "model_path", required=True, help="Local checkpoint folder or Hub id.")
+@click.option("--model", "model_path", required=True, help="Local checkpoint folder, Hub id or .gguf file.")
 @click.option("--dataset", required=True, help="Question set: synth, gsm8k, math500, math12k, aime24, gpqa, ...")
 @click.option("--split", default="train", show_default=True)
 @click.option("--n", "n", default=1, show_default=True, help="Samples per question.")
@@ -496,6 +499,12 @@ def sample_cli(model_path, dataset, split, n, max_new_tokens, limit, data_dir, o
     except DataError as err:
         raise click.ClickException(str(err)) from err
     requests = [SampleRequest(q, n, max_new_tokens) for q in questions]
+    from upft_bench.gguf import GgufError, resolve_model
+
+    try:
+        model_path = resolve_model(model_path, announce=lambda m: click.echo(m, err=True))
+    except GgufError as err:
+        raise click.ClickException(str(err)) from err
     try:
         samples = sample_solutions(model_path, requests, config, output, overwrite=overwrite)
     except SamplesFileError as err:

@@ -58,7 +58,9 @@ class TrainConfig:
     compile: bool = False  # torch.compile the forward: ~1.7x faster steps on CPU after ~2 min of compiling
     bucket_batches: int = 16  # length bucketing: sort within windows of this many global batches (1 = no sort)
     seed: int | None = None  # data order and any randomness in the model; None: 0 (compare sets the experiment seed)
-    save_every: int = 0  # checkpoint every N optimizer steps (0 = never; needed for --resume)
+    # Checkpoint every N optimizer steps (0 = never): a killed run resumes from the last one (--resume). The
+    # weights and the loss curve do not depend on it; a finished `compare` phase deletes its checkpoints.
+    save_every: int = 100
     keep_checkpoints: int = 1  # how many recent checkpoints to keep
     log_every: int = 10  # loss-curve point (mean over the window) every N steps
     trust_remote_code: bool = False  # passed to from_pretrained; off unless you trust the checkpoint's code

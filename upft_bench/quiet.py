@@ -1,0 +1,80 @@
+"""Quiet output by default: upft-bench's own progress bars and one-line phase summaries, third-party noise hidden.
+
+    upft-bench compare              # own bars and summaries only
+    upft-bench --verbose compare    # also the libraries' bars, logs and warnings (or UPFT_BENCH_VERBOSE=1)
+
+Hidden unless verbose: transformers' weight loading and saving bars and its info/warning logs, the datasets
+library's bars, lm-eval's request-building bar, its warnings and the `fatal: not a git repository` that its git
+lookup prints outside a clone. lm-eval's generation bar is replaced by one per task that counts questions.
+Download bars from the Hugging Face Hub stay: a multi-GB download without progress would look hung.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import os
+import subprocess
+
+VERBOSE_ENV = "UPFT_BENCH_VERBOSE"
+
+
+def verbose() -> bool:
+    return os.environ.get(VERBOSE_ENV, "") not in ("", "0")
+
+
+def quiet_libraries() -> None:
+    """Silence transformers' and datasets' own bars and logs in this process (no-op when verbose)."""
+    if verbose():
+        return
+    os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    import huggingface_hub.utils as hub
+    import transformers.utils.logging as tlog
+
+    tlog.disable_progress_bar()  # also turns off the Hub's bars ...
+    hub.enable_progress_bars()  # ... which downloads keep
+    tlog.set_verbosity_error()
+
+
+def _git_hash() -> str | None:
+    """lm-eval's record of the working directory's git commit, without git's stderr outside a clone."""
+    try:
+        done = subprocess.run(["git", "describe", "--always"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return (done.stdout.strip() or None) if done.returncode == 0 else None
+
+
+@contextlib.contextmanager
+def lm_eval_quietly(task: str):
+    """Around one lm-eval call for `task`: its warnings, request-building bar and git noise hidden, and its
+    generation bar replaced by `eval <task>` counting questions with an average-rate ETA (no-op when verbose;
+    lm-eval's errors always show)."""
+    if verbose():
+        yield
+        return
+    import lm_eval.api.task as lm_task
+    import lm_eval.evaluator as lm_evaluator
+    import lm_eval.models.huggingface as lm_hf
+    from tqdm import tqdm
+
+    def generation_bar(*args, total=None, disable=False, desc=None, **kwargs):
+        # ETA from the average rate: lm-eval sorts the longest prompts first, so the recent rate misleads.
+        return tqdm(*args, total=total, disable=disable, desc=f"eval {task}", unit="question", smoothing=0,
+                    dynamic_ncols=True)
+
+    logger = logging.getLogger("lm_eval")
+    old = logger.level
+    logger.setLevel(logging.ERROR)
+    swaps = [(lm_task, "tqdm", functools.partial(tqdm, disable=True)), (lm_hf, "tqdm", generation_bar),
+             (lm_evaluator, "get_git_commit_hash", _git_hash)]
+    saved = [(mod, name, getattr(mod, name)) for mod, name, _ in swaps if hasattr(mod, name)]
+    try:
+        for mod, name, value in swaps:
+            if hasattr(mod, name):
+                setattr(mod, name, value)
+        yield
+    finally:
+        for mod, name, value in saved:
+            setattr(mod, name, value)
+        logger.setLevel(old)
