@@ -204,17 +204,22 @@ def test_another_experiments_report_is_not_overwritten(tmp_path):
     assert (out / "compare.md").read_text() == "the default's table" and not (out / ".done").exists()
 
 
-def test_training_under_accelerate_launch_two_processes(tmp_path, monkeypatch, cache):
-    """launch.num_processes=2 alone runs the same `upft-bench train` under accelerate on 2 real processes (gloo
-    DDP on CPU): compare adds --multi_gpu, without which accelerate launch would start one."""
+def test_training_and_evaluation_under_accelerate_launch_two_processes(tmp_path, monkeypatch, cache):
+    """launch.num_processes=2 alone runs the same `upft-bench train` and `upft-bench eval` under accelerate on 2
+    real processes (gloo on CPU): compare adds --multi_gpu, without which accelerate launch would start one; the
+    evaluation splits the questions between the processes and reports each question once."""
     monkeypatch.setenv("UPFT_BENCH_CACHE", str(cache))
     out = tmp_path / "ddp"
     result = CliRunner().invoke(main, [
         "compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out), "--methods", "sft",
-        "--set", "launch.num_processes=2", "--set", "eval.limit=2"])
+        "--set", "launch.num_processes=2", "--set", "eval.limit=5"])
     assert result.exit_code == 0, result.output + repr(result.exception)
     stats = json.loads((out / "methods" / "sft" / "train" / "train_stats.json").read_text())
     assert stats["hardware"]["processes"] == 2
+    summary = json.loads((out / "methods" / "sft" / "eval" / "summary.json").read_text())
+    assert summary["settings"]["processes"] == 2
+    row = summary["tasks"]["upft_synth"]
+    assert row["n"] == 5 == len(set(row["question_ids"])) == len(row["outcomes"])
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["methods"]["sft"]["tuned_tokens"] == stats["tuned_tokens"] > 0
 

@@ -213,3 +213,39 @@ def test_cli_samples_synthetic_questions(model, tmp_path):
     assert summary["sampled_tokens"] == sum(s.num_tokens for s in samples) <= 6 * 8
     again = CliRunner().invoke(sample_cli, args[:-2] + ["--seed", "2"])
     assert again.exit_code != 0 and "holds samples for different settings" in again.output
+
+
+def test_build_cli_turns_a_pool_into_the_examples_compare_would_build_and_train_reads_them(model, tokenizer,
+                                                                                          tmp_path):
+    """sample -> build -> train from the command line, each step's file the next one's input."""
+    from upft_bench.cli import main
+    from upft_bench.data import load_questions
+    from upft_bench.examples import read_examples
+    from upft_bench.methods import METHODS, MethodConfig
+
+    pool, examples = tmp_path / "pool.jsonl", tmp_path / "ex.jsonl"
+    where = ["--dataset", "synth", "--split", "train", "--limit", "6"]
+    sampled = CliRunner().invoke(main, ["sample", "--model", model, *where, "--n", "1", "--max-new-tokens", "16",
+                                        "--output", str(pool), "--temperature", "1.0"])
+    assert sampled.exit_code == 0, sampled.output
+    built = CliRunner().invoke(main, ["build", "--method", "upft", "--model", model, *where, "--samples", str(pool),
+                                      "--output", str(examples), "--set", "prefix_tokens=4",
+                                      "--set", "structure_ratio=0.5", "--set", "max_new_tokens=16"])
+    assert built.exit_code == 0, built.output
+    cfg = MethodConfig(prefix_tokens=4, structure_ratio=0.5, max_new_tokens=16)
+    expected = METHODS["upft"].build(load_questions("synth", "train", limit=6), read_samples(pool), tokenizer, cfg)
+    assert read_examples(examples) == expected and f"upft: {len(expected)} examples" in built.output
+    assert all(len(e.response_ids) <= 5 for e in expected if e.kind == "prefix")
+    trained = CliRunner().invoke(main, ["train", "--model", model, "--examples", str(examples), "--output",
+                                        str(tmp_path / "run"), "--set", "batch_size=2", "--set", "micro_batch_size=2"])
+    assert trained.exit_code == 0, trained.output
+    assert json.loads((tmp_path / "run" / "train_stats.json").read_text())["examples"] == len(expected)
+    # sft needs no pool; rft does, and says so; a pool sampled with another prompt is refused, naming the file.
+    sft = CliRunner().invoke(main, ["build", "--method", "sft", "--model", model, *where, "--output",
+                                    str(tmp_path / "sft.jsonl")])
+    assert sft.exit_code == 0 and "6 examples (6 gold)" in sft.output
+    rft = CliRunner().invoke(main, ["build", "--method", "rft", "--model", model, *where, "--output", str(examples)])
+    assert rft.exit_code != 0 and "give --samples" in rft.output
+    other = CliRunner().invoke(main, ["build", "--method", "sft_self", "--model", model, *where, "--samples",
+                                      str(pool), "--output", str(examples), "--set", "system=qwen_boxed"])
+    assert other.exit_code != 0 and str(pool) in other.output and "must agree" in other.output

@@ -17,7 +17,7 @@ from upft_bench.quiet import VERBOSE_ENV
 
 DEBUG_ENV = "UPFT_BENCH_DEBUG"  # 1: show the traceback of an unexpected error (as --debug does)
 # Commands that load models: transformers' and datasets' bars and logs are silenced there (upft_bench.quiet).
-HEAVY = {"compare", "analyze", "pretrain", "sample", "train", "eval"}
+HEAVY = {"compare", "analyze", "pretrain", "sample", "build", "train", "eval"}
 
 # name -> "module:attribute" of a click command
 COMMANDS = {
@@ -26,6 +26,7 @@ COMMANDS = {
     "analyze": "upft_bench.analysis:analyze_cli",
     "pretrain": "upft_bench.pretrain:pretrain_cli",
     "sample": "upft_bench.sampling:sample_cli",
+    "build": "upft_bench.methods:build_cli",
     "train": "upft_bench.train:train_cli",
     "eval": "upft_bench.evaluation:eval_cli",
     "tasks": "upft_bench.evaluation:tasks_cli",
@@ -38,6 +39,7 @@ HELP = {
     "analyze": "Measure UPFT's premise on a model: shared prefixes, continuation accuracy, where errors start.",
     "pretrain": "Build (or reuse) the tiny offline base model on the synthetic corpus.",
     "sample": "Sample solutions from a model for a question set (JSONL, resumable).",
+    "build": "Turn a sample pool into a method's training examples (JSONL for `train`).",
     "train": "Fine-tune a model on a method's training examples with the shared training core.",
     "eval": "Evaluate a model on upft-bench's lm-eval tasks and print a table.",
     "tasks": "List upft-bench's lm-eval tasks (or print their folder with --path).",

@@ -332,8 +332,6 @@ def _evaluate(name: str, model_path: str, cfg: ExperimentConfig, mdir: Path, pha
     `earlier`: an evaluation of this very model under the same eval settings (another seed's run of the same base
     model): greedy decoding gives the same outputs, so it is reused and the marker says where it came from.
     """
-    from upft_bench.evaluation import evaluate
-
     info = phases.done(f"eval-{name}")
     if info is None and earlier is not None:
         info = phases.mark(f"eval-{name}", earlier)
@@ -341,11 +339,7 @@ def _evaluate(name: str, model_path: str, cfg: ExperimentConfig, mdir: Path, pha
     if info is None:
         t0 = time.time()
         with measure() as used:
-            results = evaluate(
-                model_path, cfg.eval.tasks, limit=cfg.eval.limit, batch_size=cfg.eval.batch_size,
-                data_dir=cfg.data.resolved_dir(), output_dir=mdir / "eval", system=cfg.eval.system,
-                max_gen_toks=cfg.eval.max_gen_toks, device=cfg.eval.device, backend=cfg.eval.backend,
-            )
+            results = _run_eval(cfg, model_path, mdir / "eval")
         leaves = [r for r in results.values() if "outcomes" in r]
         flops = None if any(r.get("flops") is None for r in leaves) else sum(r["flops"] for r in leaves)
         info = phases.mark(f"eval-{name}", {"tasks": results, "eval_seconds": round(time.time() - t0, 2),
@@ -396,6 +390,19 @@ def launch_mode(accelerate_args: list[str]) -> list[str]:
     return args
 
 
+def _launch(cfg: ExperimentConfig, args: list[str], what: str) -> None:
+    """Run `upft-bench ARGS` under `accelerate launch` on `launch.num_processes` processes (or GPUs), checked to
+    really have that many (`--processes`); a failure is one line naming the command."""
+    n = cfg.launch.num_processes
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n),
+           *launch_mode(cfg.launch.accelerate_args), "-m", "upft_bench.cli", *args, "--processes", str(n)]
+    _say("[launch] " + " ".join(cmd))
+    done = subprocess.run(cmd)
+    if done.returncode != 0:
+        raise click.ClickException(f"{what} under accelerate launch failed (exit {done.returncode}); "
+                                   f"command: {' '.join(cmd)}")
+
+
 def _train(cfg: ExperimentConfig, base: str, examples, mdir: Path, train_dir: Path, resume: bool) -> dict:
     """Train in this process, or under `accelerate launch` on `launch.num_processes` processes/GPUs.
 
@@ -407,19 +414,30 @@ def _train(cfg: ExperimentConfig, base: str, examples, mdir: Path, train_dir: Pa
     if cfg.launch.num_processes == 1:
         return train(base, examples, cfg.train, train_dir, resume=resume)
     train_yaml = write_text(mdir / "train.yaml", dump_yaml(cfg.train))
-    n = cfg.launch.num_processes
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n),
-           *launch_mode(cfg.launch.accelerate_args), "-m", "upft_bench.cli", "train", "--model", base,
-           "--examples", str(mdir / "examples.jsonl"), "--config", str(train_yaml), "--output", str(train_dir),
-           "--processes", str(n)]
-    if resume:
-        cmd.append("--resume")
-    _say("[launch] " + " ".join(cmd))
-    done = subprocess.run(cmd)
-    if done.returncode != 0:
-        raise click.ClickException(f"training under accelerate launch failed (exit {done.returncode}); "
-                                   f"command: {' '.join(cmd)}")
+    _launch(cfg, ["train", "--model", base, "--examples", str(mdir / "examples.jsonl"), "--config", str(train_yaml),
+                  "--output", str(train_dir), *(["--resume"] if resume else [])], "training")
     return json.loads((train_dir / "train_stats.json").read_text())
+
+
+def _run_eval(cfg: ExperimentConfig, model_path: str, out: Path) -> dict:
+    """Per-task rows of `model_path` on the configured tasks, in this process or, like training, under
+    `accelerate launch` on `launch.num_processes` processes, each evaluating a share of the questions."""
+    from upft_bench.evaluation import evaluate
+
+    e = cfg.eval
+    if cfg.launch.num_processes == 1:
+        return evaluate(model_path, e.tasks, limit=e.limit, batch_size=e.batch_size,
+                        data_dir=cfg.data.resolved_dir(), output_dir=out, system=e.system,
+                        max_gen_toks=e.max_gen_toks, device=e.device, backend=e.backend)
+    data_dir = cfg.data.resolved_dir()
+    args = ["eval", "--model", model_path, "--tasks", ",".join(e.tasks), "--batch-size", str(e.batch_size),
+            "--output", str(out), "--system-prompt", e.system or "none", "--backend", e.backend]
+    for flag, value in (("--limit", e.limit), ("--max-gen-toks", e.max_gen_toks), ("--data-dir", data_dir),
+                        ("--device", e.device)):
+        if value is not None:
+            args += [flag, str(value)]
+    _launch(cfg, args, "evaluation")
+    return json.loads((out / "summary.json").read_text())["tasks"]
 
 
 def _shape(path: str):

@@ -53,6 +53,8 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     None / "none": no system turn (the paper's protocol). `max_gen_toks` overrides every task's own length.
     `output_dir` receives the raw lm-eval results (results_<task>.json), the per-sample logs
     (samples_<task>.jsonl) and summary.json, written only once every task has finished.
+    Under `accelerate launch` on N processes each process evaluates a share of the questions; the main one
+    returns every question's rows and writes the files, the others return {}.
     """
     import lm_eval
     from lm_eval.tasks import TaskManager
@@ -90,9 +92,13 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
                 gen_kwargs={"max_gen_toks": int(max_gen_toks)} if max_gen_toks else None,
             )
         seconds = time.perf_counter() - start
+        if res is None:  # not the main process of a multi-process run: lm-eval gathered its share on the main one
+            continue
         samples[task] = res.pop("samples")[task]
         raw[task] = res
         rows[task] = _task_row(task, res, samples[task], tokenizer, seconds, shape)
+    if lm.rank != 0:
+        return {}
     for name, members in plan.items():
         if name not in rows:
             rows[name] = _group_row([rows[t] for t in members], [samples[t] for t in members])
@@ -100,8 +106,9 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
 
     if output_dir is not None:
         settings = dict(model=model_path, tasks=names, limit=limit, batch_size=batch_size, backend=backend,
-                        device=device, data_dir=str(root) if root else None, system=system_text,
-                        max_gen_toks=max_gen_toks, apply_chat_template=chat, system_instruction=instruction)
+                        device=device, processes=lm.world_size, data_dir=str(root) if root else None,
+                        system=system_text, max_gen_toks=max_gen_toks, apply_chat_template=chat,
+                        system_instruction=instruction)
         write_outputs(Path(output_dir), rows, raw, samples, settings)
     return rows
 
@@ -146,8 +153,27 @@ def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: 
     args = {"pretrained": str(model_path), "trust_remote_code": False}
     if backend == "vllm":
         return get_model("vllm").create_from_arg_obj(args, {"batch_size": batch_size})
+    multi = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
+    if multi and not str(device).startswith("cuda"):
+        from accelerate import Accelerator
+
+        Accelerator(cpu=True)  # the process group of CPU processes (gloo), which lm-eval's own Accelerator joins
     # A fixed batch size: "auto" spends ~20 s probing on CPU.
-    return get_model("hf").create_from_arg_obj(args, {"batch_size": batch_size, "device": device})
+    lm = get_model("hf").create_from_arg_obj(args, {"batch_size": batch_size, "device": device})
+    return _data_parallel(lm) if multi else lm
+
+
+def _data_parallel(lm):
+    """Under `accelerate launch` on N processes, each process evaluates its share of the questions and lm-eval
+    gathers them on the main one. lm-eval's hf model does this by itself on several GPUs only: elsewhere (CPU
+    processes, gloo) it leaves every process evaluating every question, so the split is switched on here."""
+    accelerator = getattr(lm, "accelerator", None)
+    if accelerator is None or accelerator.num_processes < 2:
+        raise RuntimeError(f"this run has WORLD_SIZE={os.environ.get('WORLD_SIZE')} but lm-eval's model is not "
+                           "distributed: launch with accelerate launch --multi_gpu (or a --config_file)")
+    if lm.world_size == 1:
+        lm._rank, lm._world_size = accelerator.process_index, accelerator.num_processes
+    return lm
 
 
 def _task_row(task: str, res: dict, task_samples: list[dict], tokenizer, seconds: float, shape=None) -> dict:
@@ -283,14 +309,22 @@ def _default_output(model: str) -> Path:
 @click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
               help="lm-eval model backend; vllm only where installed (GPU).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [cuda when available, else cpu]")
-def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, max_gen_toks, backend, device):
+@click.option("--processes", "expect_processes", type=click.IntRange(min=1),
+              help="Fail unless the run really has this many processes (accelerate launch starts ONE without "
+                   "--multi_gpu or a --config_file that spreads them).")
+def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, max_gen_toks, backend, device,
+             expect_processes):
     """Evaluate a model on upft-bench's lm-eval tasks: greedy, bare question in the model's chat template.
 
     \b
     upft-bench eval --model results/default/methods/sft/train/model --tasks upft_synth --limit 8
     upft-bench eval --model Qwen/Qwen2.5-Math-7B-Instruct --tasks upft_paper --system-prompt qwen_boxed
 
-    Writes the raw lm-eval results and per-sample logs to --output and prints a Markdown table.
+    Writes the raw lm-eval results and per-sample logs to --output and prints a Markdown table. On several
+    processes (CPU or GPUs) each evaluates a share of the questions:
+
+    \b
+    accelerate launch --multi_gpu --num_processes 2 -m upft_bench.cli eval --model PATH --processes 2
     """
     from upft_bench.data import DATA_DIR_ENV, DataError
     from upft_bench.preflight import PreflightError, check_model, check_tasks
@@ -304,7 +338,9 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     except (PreflightError, DataError) as err:
         raise click.ClickException(str(err)) from err
     from upft_bench.gguf import resolve_model
+    from upft_bench.train import check_processes
 
+    check_processes(expect_processes)
     out = Path(output) if output else _default_output(model)
     try:
         path = resolve_model(model, announce=lambda m: click.echo(m, err=True))
@@ -312,6 +348,8 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
                         system=system_prompt, max_gen_toks=max_gen_toks, device=device, backend=backend)
     except (DataError, ValueError, RuntimeError) as err:
         raise click.ClickException(str(err)) from err
+    if not rows:  # another process of a multi-process run: the main one reports
+        return
     click.echo(format_table(rows))
     click.echo(f"\nresults and per-sample logs: {out}")
 

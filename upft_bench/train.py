@@ -587,7 +587,8 @@ def check_processes(expected: int | None) -> None:
               help="Checkpoint folder to start from (save_pretrained layout, with its tokenizer).")
 @click.option("--examples", "examples_path", required=True, type=click.Path(exists=True, dir_okay=False),
               help="Training examples, JSONL of {question_id, prompt_ids, response_ids, kind}, as written by "
-                   "`upft-bench compare` (methods/<name>/examples.jsonl) or upft_bench.examples.write_examples.")
+                   "`upft-bench build`, by `upft-bench compare` (methods/<name>/examples.jsonl) or by "
+                   "upft_bench.examples.write_examples.")
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False),
               help="Run folder: gets model/, train_stats.json and checkpoints/.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
