@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from upft_bench import baselines_dir
 from upft_bench.cli import main
+from upft_bench.config import ConfigError
 from upft_bench.evaluation import _default_output
 from upft_bench.experiment import load_experiment
 from upft_bench.preflight import PreflightError, check, check_model, check_tasks
@@ -37,6 +38,42 @@ def test_model_path_problems(tmp_path):
         check_model(str(tmp_path / "empty"))
     with pytest.raises(PreflightError, match=r"^--model: cannot load the config of nobody/no-such-model"):
         check_model("nobody/no-such-model", key="--model")  # offline in tests: an uncached Hub id
+
+
+def _gguf(path, context: int):
+    gguf = pytest.importorskip("gguf")
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_context_length(context)
+    import numpy as np
+
+    writer.add_tensor("token_embd.weight", np.zeros((4, 4), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path
+
+
+def test_gguf_models_are_checked_from_their_header(tmp_path, monkeypatch):
+    """A .gguf file (or a folder plus model.gguf_file) is a model: its context comes from the file's header, in
+    milliseconds; a missing file, a damaged one or a missing gguf package is one line naming model.path."""
+    _gguf(tmp_path / "m.gguf", 128)
+    assert check_model(str(tmp_path / "m.gguf")) == 128
+    assert check_model(str(tmp_path), gguf_file="m.gguf") == 128
+    cfg = load_experiment(None, [f"model.path={tmp_path}", "model.gguf_file=m.gguf"])
+    with pytest.raises(PreflightError, match=r"^eval.tasks: upft_synth generates up to 192 tokens"):
+        check(cfg)  # the header's 128-token context is what the task lengths are checked against
+    with pytest.raises(PreflightError, match=rf"^model.path: no such GGUF file {tmp_path}/other.gguf$"):
+        check(load_experiment(None, [f"model.path={tmp_path / 'other.gguf'}"]))
+    (tmp_path / "bad.gguf").write_bytes(b"not a gguf file")
+    with pytest.raises(PreflightError, match=r"^model.path: cannot read the GGUF header of .*bad.gguf"):
+        check_model(str(tmp_path / "bad.gguf"))
+    with pytest.raises(ConfigError, match="model.gguf_file names a file inside"):
+        load_experiment(None, ["model.gguf_file=m.gguf"])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gguf" else real(name, *a))
+    with pytest.raises(PreflightError, match=r"needs the gguf package: pip install 'upft-bench\[gguf\]'"):
+        check_model(str(tmp_path / "m.gguf"))
 
 
 def test_empty_and_malformed_training_files(tmp_path):

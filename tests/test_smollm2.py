@@ -76,7 +76,7 @@ def run(smollm2_gguf, cache, data_dir, tmp_path_factory):
     mp.setattr(hf_lm.HFLM, "_model_generate", record_context)
     sets = [f"model.path={smollm2_gguf}", "data.train=gsm8k", f"data.train_limit={N_TRAIN}",
             f"data.data_dir={data_dir}", "sampling.batch_size=8", "method.rft_samples=2", "method.prefix_tokens=8",
-            "method.structure_ratio=0.5", "method.max_new_tokens=160", "per_method={}", "train.lr=1e-5",
+            "method.structure_ratio=0.5", "method.max_new_tokens=96", "per_method={}", "train.lr=1e-5",
             "train.epochs=1", "train.batch_size=4", "train.micro_batch_size=4", "train.max_length=384",
             "eval.tasks=[upft_gsm8k]", f"eval.limit={N_TEST}", "eval.batch_size=4", "eval.max_gen_toks=16"]
     args = ["compare", "--output", str(out)]
