@@ -25,7 +25,7 @@ from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt
 pytestmark = pytest.mark.slow
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-N_TRAIN, N_TEST = 4, 3
+N_TRAIN, N_TEST = 4, 2
 
 
 @pytest.fixture(scope="module")
@@ -76,9 +76,9 @@ def run(smollm2_gguf, cache, data_dir, tmp_path_factory):
     mp.setattr(hf_lm.HFLM, "_model_generate", record_context)
     sets = [f"model.path={smollm2_gguf}", "data.train=gsm8k", f"data.train_limit={N_TRAIN}",
             f"data.data_dir={data_dir}", "sampling.batch_size=8", "method.rft_samples=2", "method.prefix_tokens=8",
-            "method.structure_ratio=0.5", "method.max_new_tokens=96", "per_method={}", "train.lr=1e-5",
+            "method.structure_ratio=0.5", "method.max_new_tokens=64", "per_method={}", "train.lr=1e-5",
             "train.epochs=1", "train.batch_size=4", "train.micro_batch_size=4", "train.max_length=384",
-            "eval.tasks=[upft_gsm8k]", f"eval.limit={N_TEST}", "eval.batch_size=4", "eval.max_gen_toks=16"]
+            "eval.tasks=[upft_gsm8k]", f"eval.limit={N_TEST}", "eval.batch_size=4", "eval.max_gen_toks=8"]
     args = ["compare", "--output", str(out)]
     for s in sets:
         args += ["--set", s]
