@@ -224,30 +224,32 @@ def test_training_and_evaluation_under_accelerate_launch_two_processes(tmp_path,
     assert metrics["methods"]["sft"]["tuned_tokens"] == stats["tuned_tokens"] > 0
 
 
-def test_compare_checkpoints_training_and_a_killed_run_resumes_mid_training(tmp_path, cache):
-    """Training in a comparison checkpoints by default (train.save_every); a run killed mid-training (kill -9:
-    the process exits at once) continues from its last checkpoint on --resume, not from step 0, and the
-    finished phase leaves no checkpoint behind."""
-    import os
-    import subprocess
-    import sys
-
-    from upft_bench.pretrain import build_base_model
-    from upft_bench.train import CRASH_ENV
+def test_compare_checkpoints_training_and_a_killed_run_resumes_mid_training(tmp_path, monkeypatch, cache):
+    """Training in a comparison checkpoints by default (train.save_every); a run killed mid-training continues
+    from its last checkpoint on --resume, not from step 0, and the finished phase leaves no checkpoint behind.
+    (The kill lands right after step 4's update; kill -9 itself is test_train's kill-and-resume test.)"""
+    import upft_bench.train
 
     assert load_experiment(None).train.save_every > 0
-    smoke = baselines_dir() / "smoke.yaml"
-    env = {**os.environ, "UPFT_BENCH_CACHE": str(cache)}
-    build_base_model(load_experiment(smoke).pretrain, cache_dir=cache / "base-models")  # not killed itself
+    monkeypatch.setenv("UPFT_BENCH_CACHE", str(cache))
     out = tmp_path / "killed"
-    cmd = [sys.executable, "-m", "upft_bench.cli", "compare", str(smoke), "--output", str(out), "--methods", "sft",
-           "--set", "train.epochs=4", "--set", "train.save_every=3", "--set", "eval.limit=2"]
-    killed = subprocess.run(cmd, env={**env, CRASH_ENV: "4"}, capture_output=True, text=True)
-    assert killed.returncode == 17, killed.stderr[-2000:]
+    args = ["compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out), "--methods", "sft",
+            "--set", "train.epochs=4", "--set", "train.save_every=3", "--set", "eval.limit=2"]
+    real = upft_bench.train.lr_at
+
+    def killed_at_step_5(step, total, config):
+        if step == 4 and total == 8:
+            raise KeyboardInterrupt  # as Ctrl-C, or a kill, between two steps
+        return real(step, total, config)
+
+    monkeypatch.setattr(upft_bench.train, "lr_at", killed_at_step_5)
+    first = CliRunner().invoke(main, args)
+    assert first.exit_code != 0
     train_dir = out / "methods" / "sft" / "train"
     assert [p.name for p in (train_dir / "checkpoints").iterdir()] == ["step-3"]
-    resumed = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    monkeypatch.setattr(upft_bench.train, "lr_at", real)
+    resumed = CliRunner().invoke(main, args + ["--resume"])
+    assert resumed.exit_code == 0, resumed.output + repr(resumed.exception)
     stats = json.loads((train_dir / "train_stats.json").read_text())
     assert stats["resumed_from_step"] == 3 and stats["steps"] == 8
     assert not (train_dir / "checkpoints").exists()
@@ -265,9 +267,9 @@ def test_output_is_quiet_unless_verbose(tmp_path, cache):
     noise = ("Loading weights", "Writing model shards", "fatal: not a git repository", "Warning",
              "Running generate_until requests")
     outputs = {}
-    for flags in ([], ["--verbose"]):
+    for flags, methods in (([], "sft_self"), (["--verbose"], "base")):
         cmd = [sys.executable, "-m", "upft_bench.cli", *flags, "compare", str(baselines_dir() / "smoke.yaml"),
-               "--output", str(tmp_path / f"run{len(flags)}"), "--methods", "sft_self", "--set", "eval.limit=4"]
+               "--output", str(tmp_path / f"run{len(flags)}"), "--methods", methods, "--set", "eval.limit=2"]
         done = subprocess.run(cmd, env=env, cwd=tmp_path, capture_output=True, text=True)  # not inside a clone
         assert done.returncode == 0, done.stderr[-2000:]
         outputs[bool(flags)] = done.stderr

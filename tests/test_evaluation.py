@@ -167,3 +167,39 @@ def test_backend_errors(tmp_path):
     if importlib.util.find_spec("vllm") is None:
         with pytest.raises(RuntimeError, match="pip install 'upft-bench\\[vllm\\]'"):
             evaluate(str(tmp_path), ["upft_synth"], backend="vllm")
+
+
+@pytest.mark.slow
+def test_a_failed_task_keeps_the_finished_ones_and_a_rerun_reuses_them(tiny, data_dir, tmp_path, monkeypatch):
+    """Each finished task is written at once (summary.json `complete` false until the last); the same call again
+    runs only what did not finish; a model retrained in the same folder is evaluated anew."""
+    import os
+
+    import lm_eval
+
+    real, ran = lm_eval.simple_evaluate, []
+
+    def failing(*args, tasks, **kwargs):
+        ran.append(tasks[0])
+        if tasks == ["upft_gsm8k"] and fail:
+            raise RuntimeError("out of memory")
+        return real(*args, tasks=tasks, **kwargs)
+
+    monkeypatch.setattr(lm_eval, "simple_evaluate", failing)
+    out = tmp_path / "eval"
+    call = dict(limit=2, batch_size=2, data_dir=data_dir, output_dir=out, max_gen_toks=4, device="cpu")
+    fail = True
+    with pytest.raises(RuntimeError, match="out of memory"):
+        evaluate(str(tiny), ["upft_synth", "upft_gsm8k"], **call)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["complete"] is False and list(summary["tasks"]) == ["upft_synth"]
+    assert (out / "results_upft_synth.json").exists() and (out / "samples_upft_synth.jsonl").exists()
+    fail, ran[:] = False, []
+    rows = evaluate(str(tiny), ["upft_synth", "upft_gsm8k"], **call)
+    assert ran == ["upft_gsm8k"] and rows["upft_synth"] == summary["tasks"]["upft_synth"]
+    assert json.loads((out / "summary.json").read_text())["complete"] is True
+    ran[:] = []
+    weights = next(tiny.glob("*.safetensors"))
+    os.utime(weights, ns=(weights.stat().st_atime_ns, weights.stat().st_mtime_ns + 10**9))
+    evaluate(str(tiny), ["upft_synth", "upft_gsm8k"], **call)
+    assert ran == ["upft_synth", "upft_gsm8k"]

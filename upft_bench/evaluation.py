@@ -52,7 +52,8 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     `system`: a prompt style of `upft_bench.prompts.SYSTEM_PROMPTS` ("qwen_boxed") or the system text itself;
     None / "none": no system turn (the paper's protocol). `max_gen_toks` overrides every task's own length.
     `output_dir` receives the raw lm-eval results (results_<task>.json), the per-sample logs
-    (samples_<task>.jsonl) and summary.json, written only once every task has finished.
+    (samples_<task>.jsonl) and summary.json (`complete` false until every task has finished), after each
+    task; a later call with the same settings reuses the tasks an interrupted one finished.
     Under `accelerate launch` on N processes each process evaluates a share of the questions; the main one
     returns every question's rows and writes the files, the others return {}.
     """
@@ -81,9 +82,17 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     chat = bool(getattr(tokenizer, "chat_template", None))
     # lm-eval puts the system text in a system turn; without a template it concatenates it with the question.
     instruction = None if system_text is None else system_text if chat else system_text + "\n\n"
+    settings = dict(model=model_path, tasks=names, limit=limit, batch_size=batch_size, backend=backend,
+                    device=device, processes=lm.world_size, data_dir=str(root) if root else None,
+                    system=system_text, max_gen_toks=max_gen_toks, apply_chat_template=chat,
+                    system_instruction=instruction, model_files=_model_files(model_path))
+    out = Path(output_dir) if output_dir is not None else None
 
-    rows, raw, samples = {}, {}, {}
+    # Tasks an earlier call with these settings finished (it stopped in a later task) are not run again.
+    rows, raw, samples = _finished(out, settings, leaves) if out is not None else ({}, {}, {})
     for task in leaves:
+        if task in rows:
+            continue
         start = time.perf_counter()
         with lm_eval_quietly(task):
             res = lm_eval.simple_evaluate(
@@ -97,20 +106,63 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
         samples[task] = res.pop("samples")[task]
         raw[task] = res
         rows[task] = _task_row(task, res, samples[task], tokenizer, seconds, shape)
+        if out is not None and len(rows) < len(leaves):
+            write_outputs(out, rows, raw, samples, settings, complete=False)
     if lm.rank != 0:
         return {}
     for name, members in plan.items():
         if name not in rows:
             rows[name] = _group_row([rows[t] for t in members], [samples[t] for t in members])
     rows = {name: rows[name] for name in [*names, *[t for t in leaves if t not in names]]}
-
-    if output_dir is not None:
-        settings = dict(model=model_path, tasks=names, limit=limit, batch_size=batch_size, backend=backend,
-                        device=device, processes=lm.world_size, data_dir=str(root) if root else None,
-                        system=system_text, max_gen_toks=max_gen_toks, apply_chat_template=chat,
-                        system_instruction=instruction)
-        write_outputs(Path(output_dir), rows, raw, samples, settings)
+    if out is not None:
+        write_outputs(out, rows, raw, samples, settings)
     return rows
+
+
+def _model_files(model_path) -> str | None:
+    """A fingerprint of a local model folder's files (names, sizes, modification times): a model retrained in
+    the same folder is another model. None for a Hub id."""
+    import hashlib
+
+    folder = Path(model_path)
+    if not folder.is_dir():
+        return None
+    h = hashlib.sha256()
+    for f in sorted(folder.iterdir()):
+        if f.is_file():
+            st = f.stat()
+            h.update(f"{f.name}\t{st.st_size}\t{st.st_mtime_ns}\n".encode())
+    return h.hexdigest()[:16]
+
+
+# Settings that may differ between the call that finished a task and the one reusing it.
+_REUSE_IGNORES = ("tasks", "processes", "device")
+
+
+def _finished(out: Path, settings: dict, leaves: list[str]) -> tuple[dict, dict, dict]:
+    """Rows, raw results and samples of the tasks in `leaves` that `out` already holds from a call with the
+    same settings (model, questions, lengths, prompt, batch size); nothing when the settings differ."""
+    try:
+        summary = json.loads((out / "summary.json").read_text())
+    except (OSError, json.JSONDecodeError):
+        return {}, {}, {}
+    same = {k: v for k, v in summary.get("settings", {}).items() if k not in _REUSE_IGNORES} == \
+        {k: v for k, v in settings.items() if k not in _REUSE_IGNORES}
+    rows, raw, samples = {}, {}, {}
+    for task in leaves:
+        row = summary.get("tasks", {}).get(task)
+        if not same or row is None or "outcomes" not in row:
+            continue
+        try:
+            raw[task] = json.loads((out / f"results_{task}.json").read_text())
+            samples[task] = [json.loads(line) for line in (out / f"samples_{task}.jsonl").read_text().splitlines()]
+        except (OSError, json.JSONDecodeError):
+            raw.pop(task, None)
+            continue
+        rows[task] = row
+    if rows:
+        click.echo(f"[eval] reusing finished task(s) {', '.join(rows)} from {out}", err=True)
+    return rows, raw, samples
 
 
 def system_prompt_text(system: str | None) -> str | None:
@@ -243,8 +295,9 @@ def _number(value) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------- output
-def write_outputs(out: Path, rows: dict, raw: dict, samples: dict, settings: dict) -> None:
-    """results_<task>.json (raw lm-eval), samples_<task>.jsonl, summary.json; each file replaced atomically."""
+def write_outputs(out: Path, rows: dict, raw: dict, samples: dict, settings: dict, complete: bool = True) -> None:
+    """results_<task>.json (raw lm-eval), samples_<task>.jsonl, summary.json; each file replaced atomically.
+    `complete` False: written after each finished task, so a later task's failure keeps what finished."""
     from lm_eval.utils import handle_non_serializable
 
     out.mkdir(parents=True, exist_ok=True)
@@ -253,7 +306,8 @@ def write_outputs(out: Path, rows: dict, raw: dict, samples: dict, settings: dic
                    json.dumps(res, indent=2, default=handle_non_serializable, ensure_ascii=False))
         write_lines(out / f"samples_{task}.jsonl", (
             json.dumps(s, default=handle_non_serializable, ensure_ascii=False) + "\n" for s in samples[task]))
-    write_text(out / "summary.json", json.dumps({"settings": settings, "tasks": rows}, indent=2))
+    write_text(out / "summary.json", json.dumps({"settings": settings, "complete": complete, "tasks": rows},
+                                                indent=2))
 
 
 def format_table(rows: dict) -> str:
