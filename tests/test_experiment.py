@@ -62,6 +62,18 @@ def test_resume_refuses_a_different_config(tmp_path):
         "method", "sampling", "seed", "train"]
 
 
+def test_a_folder_written_before_a_setting_existed_still_resumes():
+    """A config.yaml without a later null-default key (model.gguf_file) and another checkpoint cadence
+    (train.save_every, which changes no result) is the same experiment; a real difference still counts."""
+    cfg = load_experiment(baselines_dir() / "smoke.yaml")
+    before = yaml.safe_load(dump_yaml(cfg))
+    del before["model"]["gguf_file"]
+    before["train"].update(save_every=0, log_every=1)
+    assert changed_sections(before, cfg) == []
+    before["model"]["path"] = "some/model"
+    assert changed_sections(before, cfg) == ["model"]
+
+
 def test_defaults_run_every_method_and_seed_none_follows_the_experiment():
     cfg = load_experiment(None)
     assert cfg.methods == list(METHOD_IDS)

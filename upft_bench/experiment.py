@@ -207,12 +207,28 @@ def runs(cfg: ExperimentConfig) -> list[tuple[str | None, ExperimentConfig]]:
     return out
 
 
+# Settings that change no result (how often training saves and logs), left out when configs are compared.
+_NO_EFFECT = {"train": ("save_every", "keep_checkpoints", "log_every")}
+
+
+def _comparable(section: str, value, other):
+    """A section for comparison: without the settings that change no result, and without keys that are null
+    here and absent in `other` (a setting added later, at its default, in a config.yaml written before it)."""
+    if not isinstance(value, dict):
+        return value
+    other = other if isinstance(other, dict) else {}
+    return {k: v for k, v in value.items()
+            if k not in _NO_EFFECT.get(section, ()) and not (v is None and k not in other)}
+
+
 def changed_sections(before: dict, cfg: ExperimentConfig) -> list[str]:
     """Top-level sections of a resolved config (as read back from config.yaml) that differ from `cfg`.
 
-    The method list alone may grow or shrink between runs of one experiment, so it never counts.
+    The method list alone may grow or shrink between runs of one experiment, so it never counts; nor do the
+    checkpoint and log cadence of training, or a setting added since, at its null default.
     """
     import yaml
 
     now = yaml.safe_load(dump_yaml(cfg))
-    return sorted(k for k in set(before) | set(now) if k != "methods" and before.get(k) != now.get(k))
+    return sorted(k for k in set(before) | set(now) if k != "methods"
+                  and _comparable(k, before.get(k), now.get(k)) != _comparable(k, now.get(k), before.get(k)))
