@@ -204,7 +204,7 @@ def test_another_experiments_report_is_not_overwritten(tmp_path):
     assert (out / "compare.md").read_text() == "the default's table" and not (out / ".done").exists()
 
 
-def test_training_and_evaluation_under_accelerate_launch_two_processes(tmp_path, monkeypatch, cache):
+def test_training_and_evaluation_under_accelerate_launch_two_processes(tmp_path, monkeypatch, cache, capfd):
     """launch.num_processes=2 alone runs the same `upft-bench train` and `upft-bench eval` under accelerate on 2
     real processes (gloo on CPU): compare adds --multi_gpu, without which accelerate launch would start one; the
     evaluation splits the questions between the processes and reports each question once."""
@@ -220,6 +220,7 @@ def test_training_and_evaluation_under_accelerate_launch_two_processes(tmp_path,
     assert summary["settings"]["processes"] == 2
     row = summary["tasks"]["upft_synth"]
     assert row["n"] == 5 == len(set(row["question_ids"])) == len(row["outcomes"])
+    assert "were not passed to `accelerate launch`" not in capfd.readouterr().err  # the launch says them all
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["methods"]["sft"]["tuned_tokens"] == stats["tuned_tokens"] > 0
 

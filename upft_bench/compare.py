@@ -382,6 +382,9 @@ def _check_same_config(path: Path, cfg: ExperimentConfig) -> None:
 _MODE_FLAGS = ("--multi_gpu", "--use_deepspeed", "--use_fsdp", "--use_megatron_lm", "--tpu", "--config_file")
 
 
+_LAUNCH_DEFAULTS = (("--num_machines", "1"), ("--mixed_precision", "no"), ("--dynamo_backend", "no"))
+
+
 def launch_mode(accelerate_args: list[str]) -> list[str]:
     """`accelerate_args` with --multi_gpu added when they name no distributed mode (gloo processes on CPU)."""
     args = list(accelerate_args)
@@ -394,8 +397,13 @@ def _launch(cfg: ExperimentConfig, args: list[str], what: str) -> None:
     """Run `upft-bench ARGS` under `accelerate launch` on `launch.num_processes` processes (or GPUs), checked to
     really have that many (`--processes`); a failure is one line naming the command."""
     n = cfg.launch.num_processes
-    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n),
-           *launch_mode(cfg.launch.accelerate_args), "-m", "upft_bench.cli", *args, "--processes", str(n)]
+    given = launch_mode(cfg.launch.accelerate_args)
+    # accelerate warns about each of these it has to default; say them unless the launch flags or a config do.
+    quiet = [] if any(a.startswith("--config_file") for a in given) else [
+        x for flag, value in _LAUNCH_DEFAULTS if not any(a.split("=")[0] == flag for a in given)
+        for x in (flag, value)]
+    cmd = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(n), *given, *quiet,
+           "-m", "upft_bench.cli", *args, "--processes", str(n)]
     _say("[launch] " + " ".join(cmd))
     done = subprocess.run(cmd)
     if done.returncode != 0:
