@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
-import os
 import shutil
 from pathlib import Path
 
@@ -31,8 +30,9 @@ class GgufError(ValueError):
 
 def cache_dir() -> Path:
     """Where converted GGUF models live: $UPFT_BENCH_CACHE/gguf, else ~/.cache/upft-bench/gguf."""
-    root = os.environ.get("UPFT_BENCH_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "upft-bench") / "gguf"
+    from upft_bench import cache_root
+
+    return cache_root() / "gguf"
 
 
 def gguf_source(path: str, gguf_file: str | None = None) -> tuple[Path, str] | None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import statistics
 import time
@@ -127,8 +126,9 @@ def _say(msg: str) -> None:
 
 def default_cache_dir() -> Path:
     """Where base models live: $UPFT_BENCH_CACHE/base-models, else ~/.cache/upft-bench/base-models."""
-    root = os.environ.get("UPFT_BENCH_CACHE")
-    return (Path(root) if root else Path.home() / ".cache" / "upft-bench") / "base-models"
+    from upft_bench import cache_root
+
+    return cache_root() / "base-models"
 
 
 def cache_key(config: PretrainConfig) -> str:
