@@ -20,8 +20,8 @@ With plain lm-eval: `--apply_chat_template --system_instruction "..."` gives the
 Each task runs in its own `lm_eval.simple_evaluate` call on one loaded model, so `eval_seconds` is per task.
 A requested group (upft_paper) adds a row: the unweighted mean of its tasks, as the paper's "Avg." and
 lm-eval's own group aggregate (`weight_by_size: false`).
-Data-parallel evaluation does not work on CPU; on GPUs run plain lm-eval under
-`accelerate launch -m lm_eval --include_path ... --model hf ...`.
+Under `accelerate launch --multi_gpu --num_processes N` (CPU processes over gloo, or GPUs) each process
+evaluates a share of the questions and the main one gathers them (`_data_parallel`).
 """
 from __future__ import annotations
 
@@ -160,7 +160,7 @@ def _finished(out: Path, settings: dict, leaves: list[str]) -> tuple[dict, dict,
             raw.pop(task, None)
             continue
         rows[task] = row
-    if rows:
+    if rows and os.environ.get("RANK", "0") == "0":
         click.echo(f"[eval] reusing finished task(s) {', '.join(rows)} from {out}", err=True)
     return rows, raw, samples
 

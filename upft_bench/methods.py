@@ -326,16 +326,18 @@ def build_cli(method_name, model_path, dataset, split, limit, data_dir, samples_
     try:
         cfg = load_dataclass(MethodConfig, config_path, list(overrides))
         questions = load_questions(dataset, split, data_dir=data_dir, limit=limit)
-        if not questions:
-            raise click.ClickException(f"--dataset {dataset} ({split}) holds no questions")
-        if method.plan(questions, cfg) and not samples_path:
-            raise click.ClickException(f"{method_name} builds its examples from samples: give --samples "
-                                       "(a pool from `upft-bench sample`)")
         samples = read_samples(samples_path) if samples_path else []
         tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_path, announce=lambda m: click.echo(m, err=True)))
-        examples = method.build(questions, samples, tokenizer, cfg)
     except (ConfigError, DataError, GgufError, ValueError, OSError) as err:
-        where = f"{samples_path}: " if samples_path and str(samples_path) not in str(err) else ""
-        raise click.ClickException(f"{where}{err}") from err
+        raise click.ClickException(str(err)) from err
+    if not questions:
+        raise click.ClickException(f"--dataset {dataset} ({split}) holds no questions")
+    if method.plan(questions, cfg) and not samples_path:
+        raise click.ClickException(f"{method_name} builds its examples from samples: give --samples "
+                                   "(a pool from `upft-bench sample`)")
+    try:
+        examples = method.build(questions, samples, tokenizer, cfg)
+    except ValueError as err:  # a sample that does not fit these questions or this config: name the pool
+        raise click.ClickException(f"{samples_path}: {err}" if samples_path else str(err)) from err
     write_examples(output, examples)
     click.echo(f"{method_name}: {_examples_summary(examples)} from {len(questions)} questions -> {output}")
