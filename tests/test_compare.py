@@ -326,12 +326,17 @@ def test_seeds_in_one_command_pool_into_verdicts_and_resume(tmp_path, monkeypatc
 
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["seeds"] == [0, 1] and [r["seed"] for r in metrics["runs"]] == [0, 1]
+    first, second = (r["methods"]["base"] for r in metrics["runs"])
+    # the reused evaluation reports what it cost where it ran, not 0 FLOPs, and says where it came from
+    assert second["eval_flops"] == first["eval_flops"] > 0 and first["eval_reused_from"] is None
+    assert second["eval_reused_from"].endswith("seed-0/methods/base/eval")
     comparisons = [c for c in metrics["comparisons"] if c["reference"] == "sft"]
     assert {c["method"] for c in comparisons} == {"base", "upft"}
     assert all(c["seeds"] == 2 and c["questions"] == 8 and len(c["mcnemar"]) == 2 for c in comparisons)
     printed = done.output
     headers, rows = _table(printed, "verdict")
-    assert headers == ["method", "task", "acc %", "vs sft (points, 95% CI)", "McNemar p", "MDE", "verdict"]
+    assert headers == ["method", "task", "acc %", "vs sft (points, 95% CI)", "seed share", "McNemar p (each seed)",
+                       "sign-flip p (questions)", "MDE", "TOST power", "verdict"]
     assert set(rows) == {"base", "upft"}
 
     again = CliRunner().invoke(main, ["report", str(out / "seed-0"), str(out / "seed-1"), "--output",

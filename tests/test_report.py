@@ -6,7 +6,14 @@ import json
 from click.testing import CliRunner
 
 from upft_bench.cli import main
-from upft_bench.report import method_table, render_tables, seed_groups, seeds_table
+from upft_bench.report import (
+    method_table,
+    paper_uncertainty_table,
+    render_tables,
+    seed_groups,
+    seeds_table,
+    verdict_prose,
+)
 
 
 def _metrics(name="r", paper_model=None):
@@ -97,7 +104,8 @@ def test_verdict_tables_open_the_report_and_come_from_outcomes():
     upft = next(ln for ln in text.splitlines() if ln.startswith("| upft"))
     cells = [c.strip() for c in upft.strip("|").split("|")]
     assert cells[:3] == ["upft", "upft_synth", "53.3"] and cells[3].startswith("+3.3 (")
-    assert cells[4].endswith(")") and "pooled" in cells[4]
+    assert cells[4].endswith("%") and len(cells[5].split(", ")) == 2   # seed share; McNemar p of each seed
+    assert float(cells[6]) > 0 and cells[8].endswith("%")   # sign-flip p over both seeds; TOST power
     base = next(ln for ln in text.splitlines() if ln.startswith("| base") and "upft_synth" in ln)
     assert base.rstrip(" |").endswith("worse")
     # a wider margin changes the verdict; the reference can be another method
@@ -110,3 +118,51 @@ def test_accuracy_cells_carry_wilson_intervals():
     m = _with_outcomes(0, "0" * 60)
     upft = next(ln for ln in method_table(m).splitlines() if ln.startswith("| upft"))
     assert "0.0 (0.0-6.0)" in upft   # Wilson at 0 of 60: (0, 0.0602)
+
+
+def _comparison(method, verdict, difference, ci95, power=0.0, share=0.1, design=None):
+    return {"method": method, "reference": "rft", "task": "t", "verdict": verdict, "difference": difference,
+            "ci95": ci95, "margin": 2.0, "equivalence_power": power, "unit_share": share, "units": 3,
+            "unit": "seed", "equivalence_design": design, "equivalence_power_limit": 0.3}
+
+
+def test_prose_is_written_from_the_verdicts_and_never_reads_inconclusive_as_no_difference():
+    rows = [_comparison("sft", "better", 22.6, [17.0, 28.0]),
+            _comparison("upft", "worse", -5.9, [-10.7, -1.1]),
+            _comparison("sft_self", "inconclusive", -0.1, [-4.6, 4.4], share=0.66),
+            _comparison("base", "inconclusive", 0.3, [-1.0, 1.6], power=0.4,
+                        design={"questions": 900, "units": 4, "target_power": 0.8})]
+    text = verdict_prose(rows, "rft")
+    assert "Better than rft: sft (+22.6, +17.0 to +28.0)." in text
+    assert "Worse than rft: upft (-5.9, -10.7 to -1.1)." in text
+    assert "Inconclusive against rft: sft_self (-0.1, -4.6 to +4.4), base (+0.3, -1.0 to +1.6)" in text
+    assert "holds both a difference and none" in text
+    for phrase in ("no different", "unchanged", "no difference", "same as", "leaves it where it was"):
+        assert phrase not in text.lower()
+    assert "Seeds carry most of the variance for sft_self" in text
+    assert "base 900 questions x 4 seeds" in text and "sft_self none up to 20 seeds" in text
+    # every comparison out of reach: said once, in words
+    assert "cannot show equivalence to rft" in verdict_prose(rows[:3], "rft")
+    assert "cannot show equivalence" not in text   # base's design could (power 40%)
+
+
+def test_the_paper_table_puts_each_gain_in_standard_errors():
+    table = paper_uncertainty_table("Qwen2.5-Math-7B-Instruct")
+    upft = next(ln for ln in table.splitlines() if ln.startswith("| upft (PRM)"))
+    cells = [c.strip() for c in upft.strip("|").split("|")]
+    # MATH500: +1.6 over base (84.0) on 500 questions, binomial SE 100·sqrt(0.84·0.16/500) = 1.64 points
+    assert cells[2] == "+1.6 (+8 q, +1.0 SE)"
+    assert cells[3] == "+3.3 (+1 q, +0.5 SE)"   # AIME: one question of 30
+    assert "0 of 16 differences from base reach 2 SE" in table
+    llama = paper_uncertainty_table("Llama-3.1-8B-Instruct")
+    assert "**+4.0 (+53 q, +3.8 SE)**" in llama   # rft's GSM8K gain over base: 2 SE or more, in bold
+    out = CliRunner().invoke(main, ["report", "--paper"])
+    assert out.exit_code == 0 and out.output.count("in units of their noise") == 3
+
+
+def test_plot_draws_forest_panels_and_costs(tmp_path):
+    from upft_bench.report import render_report
+
+    runs = [_with_outcomes(0, "1" * 30 + "0" * 30), _with_outcomes(1, "1" * 34 + "0" * 26)]
+    render_report(runs, tmp_path)
+    assert (tmp_path / "compare.png").stat().st_size > 10_000

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
+
 from upft_bench.experiment import load_experiment
 from upft_bench.methods import COST_REFERENCE, METHODS
 from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_metrics
@@ -95,3 +97,25 @@ def test_runs_on_other_questions_are_not_paired():
     a, b = _run(0, {"rft": "10", "upft": "01"}), _run(1, {"rft": "10", "upft": "01"})
     b["questions"]["t"] = ["x", "y"]
     assert paired_comparisons([a, b]) == []
+
+
+def test_runs_on_several_base_builds_take_the_build_as_the_unit():
+    from upft_bench.results import paired_comparisons
+
+    rng = np.random.default_rng(0)
+
+    def bits(p):
+        return "".join("1" if x else "0" for x in rng.random(60) < p)
+
+    runs = []
+    for build in ("m0", "m1"):
+        base = bits(0.4)
+        for seed in (0, 1):
+            r = _run(seed, {"base": base, "rft": bits(0.5), "upft": bits(0.45)})
+            r["base_model"] = build
+            runs.append(r)
+    comps = {(c["reference"], c["method"]): c for c in paired_comparisons(runs)}
+    upft = comps[("rft", "upft")]
+    assert upft["seeds"] == 4 and upft["units"] == 2 and upft["unit"] == "base build"
+    one_build = paired_comparisons([r for r in runs if r["base_model"] == "m0"])
+    assert all(c["units"] == 2 and c["unit"] == "seed" for c in one_build)   # one build: each seed is a unit

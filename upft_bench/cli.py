@@ -23,6 +23,7 @@ HEAVY = {"compare", "analyze", "pretrain", "sample", "build", "train", "eval"}
 COMMANDS = {
     "compare": "upft_bench.compare:compare_cli",
     "report": "upft_bench.report:report_cli",
+    "plan": "upft_bench.plan:plan_cli",
     "analyze": "upft_bench.analysis:analyze_cli",
     "pretrain": "upft_bench.pretrain:pretrain_cli",
     "sample": "upft_bench.sampling:sample_cli",
@@ -36,6 +37,7 @@ COMMANDS = {
 HELP = {
     "compare": "Run the whole comparison (base, SFT, RFT, UPFT, ...) and write tables, JSON and a plot.",
     "report": "Rebuild tables and the plot from metrics.json files of earlier comparisons.",
+    "plan": "From a finished run, the designs (questions x seeds) that would settle each comparison, and their cost.",
     "analyze": "Measure UPFT's premise on a model: shared prefixes, continuation accuracy, where errors start.",
     "pretrain": "Build (or reuse) the tiny offline base model on the synthetic corpus.",
     "sample": "Sample solutions from a model for a question set (JSONL, resumable).",

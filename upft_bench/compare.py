@@ -178,10 +178,14 @@ def _remember_evals(metrics: dict, out: Path, shared: dict) -> None:
     for name, row in metrics["methods"].items():
         model = row.get("model")
         if model == metrics["base_model"]:  # only models shared between runs (the base model), never a trained one
-            # No seconds were spent on a reused evaluation: the run that did it carries its cost.
+            # A reused evaluation reports what the evaluation cost where it ran (as a reused sample pool does), so
+            # every run's row of the same model shows the same cost; `reused_from` says it was not run again.
             tasks = {t: {**res, **({"question_ids": metrics["questions"][t]} if t in metrics.get("questions", {})
                                    else {})} for t, res in row["tasks"].items()}
-            shared.setdefault(model, {"tasks": tasks, "eval_seconds": 0.0, "eval_flops": 0, "eval_cpu_seconds": 0.0,
+            shared.setdefault(model, {"tasks": tasks, "eval_seconds": row.get("eval_seconds", 0.0),
+                                      "eval_flops": row.get("eval_flops"),
+                                      "eval_cpu_seconds": row.get("eval_cpu_seconds", 0.0),
+                                      "eval_peak_rss_mb": row.get("eval_peak_rss_mb"),
                                       "reused_from": str(out / "methods" / name / "eval")})
 
 

@@ -1,7 +1,8 @@
 """The paper's reported numbers (Ji et al. 2025, arXiv 2503.02875; docs/METHODS.md), for the "reported" table.
 
 Accuracy in %, per benchmark, as printed in Tables 1 and 2; token counts in millions (Table 2, PRM-12K).
-These are quoted, never measured here: tables label them "reported".
+These are quoted, never measured here: tables label them "reported". `upft-bench report --paper` puts each
+reported gain next to the binomial standard error that its benchmark's size implies (one seed each, as reported).
 """
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ ACCURACY: dict[str, list[tuple[str, str | None, tuple[float, ...]]]] = {
         ("upft_label_filter", "PRM", (92.3, 89.2, 40.0, 13.6, 58.8)),
     ],
 }
+
+# The benchmarks of ACCURACY's columns (avg aside) and their test-set sizes (upft_bench.data.SIZES).
+BENCHMARKS = ("gsm8k", "math500", "aime24", "gpqa")
+BENCHMARK_SIZES = {"gsm8k": 1319, "math500": 500, "aime24": 30, "gpqa": 198}
 
 # model -> method -> (sampled tokens, tuned tokens), millions, PRM-12K questions (Table 2)
 COST_MILLIONS: dict[str, dict[str, tuple[float, float]]] = {

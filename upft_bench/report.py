@@ -10,6 +10,7 @@ train_stats.json, sample pools and lm-eval output. The "reported" table quotes t
 from __future__ import annotations
 
 import json
+import math
 import statistics
 from pathlib import Path
 
@@ -163,36 +164,175 @@ def reported_table(model: str) -> str:
     return table
 
 
-def verdict_table(comparisons: list[dict], reference: str) -> str:
-    """One row per (method, task) against `reference`: accuracy, paired difference, McNemar p, MDE, verdict."""
-    headers = ["method", "task", "acc %", f"vs {reference} (points, 95% CI)", "McNemar p", "MDE", "verdict"]
-    rows = []
-    for c in comparisons:
-        if c["reference"] != reference:
+def _binomial_se(accuracy_pct: float, n: int) -> float:
+    """Standard error (points) of an accuracy measured on n questions: 100·sqrt(p(1-p)/n)."""
+    p = accuracy_pct / 100
+    return 100 * math.sqrt(p * (1 - p) / n)
+
+
+def paper_uncertainty_table(model: str) -> str:
+    """The paper's reported gains for `model` in units of their own noise: per benchmark, each row's gain over the
+    base model and over RFT in points, in questions, and in binomial standard errors of the reference's accuracy
+    at the benchmark's size; differences of 2 SE or more either way in bold, with a count underneath."""
+    rows = paper.ACCURACY[model]
+    refs = {"base": next(accs for m, _, accs in rows if m == "base"),
+            "rft": next((accs for m, _, accs in rows if m == "rft"), None)}
+    headers = ["reported row"] + [f"{b} vs {ref}" for ref in refs for b in paper.BENCHMARKS if refs[ref]]
+    out, counts = [], {ref: [0, 0] for ref in refs}
+    for method, tuned_on, accs in rows:
+        if method == "base":
             continue
-        ps = [f"{t['p']:.2g}" for t in c["mcnemar"]]
-        p_cell = ps[0] if len(ps) == 1 else f"{', '.join(ps)} (pooled {c['mcnemar_p_pooled']:.2g})"
-        rows.append([c["method"], c["task"], f"{c['accuracy']:.1f}",
-                     f"{c['difference']:+.1f} ({c['ci95'][0]:+.1f} to {c['ci95'][1]:+.1f})", p_cell,
-                     f"{c['mde']:.1f}", _verdict_words(c)])
-    return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
+        cells = [f"{method} ({tuned_on})" if tuned_on else method]
+        for ref, ref_accs in refs.items():
+            if ref_accs is None:
+                continue
+            for i, bench in enumerate(paper.BENCHMARKS):
+                if method == ref:
+                    cells.append("")
+                    continue
+                n = paper.BENCHMARK_SIZES[bench]
+                gain, se = accs[i] - ref_accs[i], _binomial_se(ref_accs[i], n)
+                z = gain / se if se else 0.0
+                cell = f"{gain:+.1f} ({round(gain * n / 100):+d} q, {z:+.1f} SE)"
+                counts[ref][1] += 1
+                if abs(z) >= 2:
+                    counts[ref][0] += 1
+                    cell = f"**{cell}**"
+                cells.append(cell)
+        out.append(cells)
+    sizes = ", ".join(f"{b} {paper.BENCHMARK_SIZES[b]:,}" for b in paper.BENCHMARKS)
+    summary = "; ".join(f"{k} of {n} differences from {ref} reach 2 SE" for ref, (k, n) in counts.items() if n)
+    return (tabulate(out, headers=headers, tablefmt="github", disable_numparse=True) + "\n\n"
+            f"Gain in points, in questions (q) and in binomial standard errors of the reference's accuracy on the "
+            f"benchmark's test set ({sizes} questions), each from one reported run; bold: 2 SE or more either way; "
+            f"{summary}. "
+            "The paper gives no per-question outcomes, so the paired standard error, smaller when two models agree "
+            "on most questions, cannot be computed; two independent evaluations would have √2 times this SE, and "
+            "seeds, which the paper does not vary, add their own spread.\n")
 
 
-def _verdict_words(c: dict) -> str:
+def verdict_table(comparisons: list[dict], reference: str) -> str:
+    """One row per (method, task) against `reference`: accuracy, paired difference with its 95% interval, the
+    seeds' share of its variance, McNemar p per seed, the sign-flip p with questions as units, MDE, the chance that
+    this design shows equivalence (if the true difference were 0), verdict."""
+    rows = [c for c in comparisons if c["reference"] == reference]
+    unit = rows[0].get("unit", "seed") if rows else "seed"
+    headers = ["method", "task", "acc %", f"vs {reference} (points, 95% CI)", f"{unit} share",
+               "McNemar p (each seed)", "sign-flip p (questions)", "MDE", "TOST power", "verdict"]
+    out = []
+    for c in rows:
+        share = c.get("unit_share")
+        power = c.get("equivalence_power")
+        out.append([c["method"], c["task"], f"{c['accuracy']:.1f}",
+                    interval_words(c),
+                    "" if share is None or c.get("units", 1) < 2 else f"{100 * share:.0f}%",
+                    ", ".join(f"{t['p']:.2g}" for t in c["mcnemar"]), f"{c['signflip_p']:.2g}",
+                    f"{c['mde']:.1f}", "" if power is None else f"{100 * power:.0f}%", verdict_words(c)])
+    return tabulate(out, headers=headers, tablefmt="github", disable_numparse=True)
+
+
+# Below this equivalence power a run's design is said to be unable to show equivalence.
+UNREACHABLE_POWER = 0.05
+
+
+def verdict_words(c: dict) -> str:
+    """The verdict as the table prints it; an inconclusive one says when this design could not have shown
+    equivalence at all (TOST power under UNREACHABLE_POWER if the true difference were 0)."""
     if c["verdict"] == "equivalent":
         return f"equivalent (within ±{c['margin']:g})"
-    if c["verdict"] == "inconclusive" and c.get("questions_needed"):
-        return f"inconclusive (~{c['questions_needed']:,} questions)"
+    if c["verdict"] == "inconclusive" and c.get("equivalence_power") is not None \
+            and c["equivalence_power"] < UNREACHABLE_POWER:
+        return "inconclusive; equivalence out of reach"
     return c["verdict"]
 
 
+def points(x: float) -> str:
+    """Points with a sign and one decimal; two decimals for a value that one decimal would print as ±0.0, so an
+    interval end just below 0 does not read as 0 (e.g. -0.01)."""
+    return f"{x:+.2f}" if x and round(x, 1) == 0 else f"{x:+.1f}"
+
+
+def interval_words(c: dict) -> str:
+    """`+1.3 (-0.7 to +3.3)`: the difference and its 95% interval, in points."""
+    return f"{points(c['difference'])} ({points(c['ci95'][0])} to {points(c['ci95'][1])})"
+
+
+def _cell(c: dict) -> str:
+    return f"{c['method']} ({interval_words(c).replace(' (', ', ').rstrip(')')})"
+
+
+def _names(items: list[str]) -> str:
+    return items[0] if len(items) == 1 else ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def _design_words(c: dict) -> str:
+    design = c.get("equivalence_design")
+    unit = c.get("unit", "seed")
+    if design:
+        return (f"{c['method']} {design['questions']:,} questions x {design['units']} {unit}s")
+    return f"{c['method']} none up to 20 {unit}s (at most {100 * (c.get('equivalence_power_limit') or 0):.0f}%)"
+
+
+def verdict_prose(comparisons: list[dict], reference: str) -> str:
+    """Sentences under a verdict table, written from the verdicts alone. An inconclusive verdict is never read as
+    "no difference": it says the interval holds both a difference and none."""
+    rows = [c for c in comparisons if c["reference"] == reference]
+    if not rows:
+        return ""
+    margin = rows[0]["margin"]
+    unit = rows[0].get("unit", "seed")
+    by = {v: [c for c in rows if c["verdict"] == v] for v in ("better", "worse", "equivalent", "inconclusive")}
+    lines = []
+    if by["better"]:
+        lines.append(f"- Better than {reference}: {', '.join(_cell(c) for c in by['better'])}.")
+    if by["worse"]:
+        lines.append(f"- Worse than {reference}: {', '.join(_cell(c) for c in by['worse'])}.")
+    if by["equivalent"]:
+        lines.append(f"- Equivalent to {reference} within ±{margin:g} points (the 90% interval inside the margin): "
+                     f"{', '.join(_cell(c) for c in by['equivalent'])}.")
+    if by["inconclusive"]:
+        names = [c["method"] for c in by["inconclusive"]]
+        lines.append(f"- Inconclusive against {reference}: {', '.join(_cell(c) for c in by['inconclusive'])}. "
+                     f"{'Its' if len(names) == 1 else 'Each'} interval holds both a difference and none: the data "
+                     f"cannot tell {'it' if len(names) == 1 else 'them'} from {reference}, nor show that "
+                     f"{'they match' if len(names) == 1 else 'they match it'}.")
+    powers = [c for c in rows if c.get("equivalence_power") is not None]
+    if powers:
+        low = [c for c in powers if c["equivalence_power"] < UNREACHABLE_POWER]
+        top = max(c["equivalence_power"] for c in powers)
+        low_open = [c for c in low if c["verdict"] == "inconclusive"]
+        if len(low) == len(powers):
+            lines.append(f"- This design cannot show equivalence to {reference} within ±{margin:g} points: even if "
+                         f"a true difference were 0, the chance that TOST succeeds (TOST power) is at most "
+                         f"{100 * top:.0f}%, so \"does it match {reference}?\" can only come out better, worse or "
+                         "inconclusive here.")
+        elif low_open:
+            lines.append(f"- Equivalence within ±{margin:g} points is out of reach at this design for "
+                         f"{_names([c['method'] for c in low_open])} (TOST power under "
+                         f"{100 * UNREACHABLE_POWER:.0f}% even if the true difference were 0).")
+    seedy = [c for c in rows if (c.get("unit_share") or 0) > 0.5 and c.get("units", 1) > 1]
+    if seedy:
+        lines.append(f"- {unit.capitalize()}s carry most of the variance for {_names([c['method'] for c in seedy])}: "
+                     f"more {unit}s, not more questions, narrow {'its' if len(seedy) == 1 else 'their'} interval.")
+    undecided = by["inconclusive"]
+    if undecided:
+        lines.append(f"- Designs that would show equivalence within ±{margin:g} points with 80% power if the true "
+                     f"difference were 0 (fewest {unit}s, then questions; `upft-bench plan` adds their cost): "
+                     f"{'; '.join(_design_words(c) for c in undecided)}.")
+    return "\n".join(lines) + "\n"
+
+
 VERDICT_NOTE = (
-    "Paired over the same questions (and seeds): the difference is the method's accuracy minus the reference's, in "
-    "points, with a 95% bootstrap interval over questions (and seeds). McNemar p is the exact test of each seed's "
-    "paired table (pooled: the tables summed). MDE is the smallest true difference this many questions detect at "
-    "80% power. Verdict: equivalent when the 90% interval lies inside ±margin (two one-sided tests at 5%); better "
-    "or worse when the 95% interval excludes 0; otherwise inconclusive, with roughly how many questions would "
-    "settle it if the observed difference held.\n"
+    "Paired over the same questions and seeds: the difference is the method's accuracy minus the reference's, in "
+    "points, with a 95% interval whose variance has a question part, a seed part and their interaction (a crossed "
+    "design; the fiducial interval, which allows for how few seeds estimate the seed part; docs/METHODS.md). Seed "
+    "share is the seeds' part of that variance: where it is large, more seeds, not more questions, narrow the "
+    "interval. McNemar p is the exact test of each seed's paired table; the sign-flip p tests all seeds at once "
+    "with each question counted once (a question that differs in every seed is one question, not three). MDE is "
+    "the smallest true difference this design detects with 80% power. TOST power is the chance that this design "
+    "shows equivalence within ±margin if the true difference were 0. Verdict: equivalent when the 90% interval "
+    "lies inside ±margin (two one-sided tests at 5%); better or worse when the 95% interval excludes 0; otherwise "
+    "inconclusive, which is not evidence of no difference.\n"
 )
 
 
@@ -211,6 +351,7 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
             what = f"{len(group)} seeds ({seeds})" if len(group) > 1 else f"seed {seeds}"
             parts.append(f"### {group[0]['name']}: each method against {ref}, {what}\n")
             parts.append(verdict_table(comparisons, ref) + "\n")
+            parts.append(verdict_prose(comparisons, ref))
         if comparisons:
             margin_used = comparisons[0]["margin"]
             parts.append(VERDICT_NOTE.replace("±margin", f"±{margin_used:g} points"))
@@ -253,6 +394,7 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
     for model in sorted(shown):
         parts.append(f"### {model}: reported by the paper (not measured here)\n")
         parts.append(reported_table(model) + "\n")
+        parts.append(f"The same gains in units of their noise:\n\n{paper_uncertainty_table(model)}")
     return "\n".join(parts)
 
 
@@ -340,56 +482,115 @@ def _hardware_line(metrics: dict) -> str:
     return "hardware not recorded"
 
 
+_VERDICT_COLOURS = {"better": "#2a9d3c", "worse": "#c0392b", "equivalent": "#1f5fbf", "inconclusive": "#666666"}
+_COSTS = [("sampled_tokens_vs_rft_pct", "sampled tokens"), ("tuned_tokens_vs_rft_pct", "tuned tokens"),
+          ("total_flops_vs_rft_pct", "FLOPs (sample + train + eval)")]
+
+
+def _cost_pct(row: dict, key: str) -> float | None:
+    if key == "total_flops_vs_rft_pct":
+        return (row.get("flops_vs_rft_pct") or {}).get("total")
+    return row.get(key)
+
+
 def plot(metrics_list: list[dict], path: Path) -> None:
-    """Accuracy vs sampled tokens, vs tuned tokens (the paper's Figure 1 view) and vs total FLOPs per method, each
-    point with its 95% interval; one colour per method, one marker per run (seed), both in legends."""
+    """The verdicts as forest plots, one panel per reference: each method's difference to it with its 95% (thin)
+    and 90% (thick) interval, the ±margin band shaded, the verdict written beside; then each method's cost as a
+    percentage of the cost reference (sampled tokens, tuned tokens, FLOPs; means over seeds) on a log scale, where
+    a cost of 0 is written as 0, not plotted."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    from matplotlib.lines import Line2D
 
-    from upft_bench.results import runs_of
+    from upft_bench.results import paired_comparisons, runs_of
 
     runs = [r for m in metrics_list for r in runs_of(m)]
-    tags = _run_tags(runs)
-    methods = list(dict.fromkeys(name for m in runs for name in m["methods"]))
-    colours = {name: f"C{i % 10}" for i, name in enumerate(methods)}   # one colour per method in every run
-    markers = "osD^vPX*<>"                                               # one marker per run
-    panels = [("sampled_tokens", "sampled tokens"), ("tuned_tokens", "tuned tokens")]
-    if any(row.get("total_flops") for m in runs for row in m["methods"].values()):
-        panels.append(("total_flops", "FLOPs (sample + train + eval)"))
-    fig, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels), 4.6))
-    for ax, (key, label) in zip(axes, panels):
-        for r, m in enumerate(runs):
-            # Runs side by side, a few percent apart on the log axis, so their bars do not hide each other.
-            shift = 1.0 + 0.06 * (r - (len(runs) - 1) / 2)
-            for name, row in m["methods"].items():
-                acc = row.get("accuracy_mean")
-                if acc is None:
-                    continue
-                low, high = _mean_interval(row, m["tasks"])
-                x = max(row.get(key) or 0, 1) * shift  # log axis: the base model's 0 tokens sit at 1
-                ax.errorbar(x, 100 * acc, yerr=[[100 * (acc - low)], [100 * (high - acc)]], fmt=markers[r % 10],
-                            color=colours[name], markersize=6, capsize=3, elinewidth=1)
-        ax.set_xscale("log")
-        ax.margins(x=0.1, y=0.1)
-        ax.set_xlabel(f"{label} (log scale; 0 plotted at 1)")
-        ax.set_ylabel("mean accuracy % (95% interval)")
-        ax.grid(True, alpha=0.3)
-        ax.set_title(f"accuracy vs {label}")
-    method_handles = [Line2D([], [], linestyle="", marker="s", color=colours[n],
-                             label=METHODS[n].label if n in METHODS else n) for n in methods]
-    first = axes[0].legend(handles=method_handles, fontsize=8, loc="best", title="method", title_fontsize=8)
-    axes[0].add_artist(first)
-    if len(runs) > 1:
-        handles = [Line2D([], [], linestyle="", marker=markers[r % len(markers)], color="0.4", label=tag)
-                   for r, tag in enumerate(tags)]
-        axes[-1].legend(handles=handles, fontsize=8, loc="best", title="run", title_fontsize=8)
+    groups = experiment_groups(runs)
+    several = len(groups) > 1
+    comparisons = []
+    for group in groups:
+        for c in paired_comparisons(group):
+            comparisons.append({**c, "group": group[0]["name"]})
+    references = list(dict.fromkeys(c["reference"] for c in comparisons))
+    n_rows = max([len([c for c in comparisons if c["reference"] == ref]) for ref in references] + [1])
+    methods = [(g[0]["name"], name) for g in groups for name in g[0]["methods"]]
+    heights = [n_rows + 1.6] * len(references) + [len(methods) + 2.2]
+    fig, axes = plt.subplots(len(references) + 1, 1, squeeze=False, figsize=(10, 0.42 * sum(heights)),
+                             gridspec_kw={"height_ratios": heights})
+    axes = axes[:, 0]
+    for ax, ref in zip(axes, references):
+        rows = [c for c in comparisons if c["reference"] == ref][::-1]
+        margin = rows[0]["margin"]
+        ax.axvspan(-margin, margin, color="#1f5fbf", alpha=0.12, lw=0, label=f"±{margin:g} points")
+        ax.axvline(0, color="0.3", lw=0.8)
+        for y, c in enumerate(rows):
+            colour = _VERDICT_COLOURS.get(c["verdict"], "0.4")
+            ax.plot(c["ci95"], [y, y], color=colour, lw=1.2)
+            ax.plot(c["ci90"], [y, y], color=colour, lw=4, alpha=0.6, solid_capstyle="butt")
+            ax.plot([c["difference"]], [y], "o", color=colour, ms=5)
+            ax.annotate(f"{c['difference']:+.1f}: {verdict_words(c)}", (c["ci95"][1], y), xytext=(6, 0),
+                        textcoords="offset points", va="center", fontsize=8, color=colour)
+        labels = [(f"{c['group']}: " if several else "") + _label(c["method"]) +
+                  (f" ({c['task']})" if len({r['task'] for r in rows}) > 1 else "") for c in rows]
+        ax.set_yticks(range(len(rows)), labels, fontsize=9)
+        ax.set_ylim(-0.7, len(rows) - 0.3)
+        low, high = min(c["ci95"][0] for c in rows), max(c["ci95"][1] for c in rows)
+        span = max(high - low, 2 * margin)
+        ax.set_xlim(min(low, -margin) - 0.05 * span, max(high, margin) + 0.75 * span)  # room for the words
+        ax.set_xlabel(f"accuracy minus {ref}'s, points (95% interval thin, 90% thick; shaded: ±{margin:g})")
+        ax.set_title(f"each method against {ref}")
+        ax.grid(True, axis="x", alpha=0.3)
+    _cost_panel(axes[-1], groups, several)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=110, format="png")
     plt.close(fig)
+
+
+def _label(name: str) -> str:
+    """A method's registry label (what it trains on), for the plot's axes."""
+    return METHODS[name].label if name in METHODS else name
+
+
+def _cost_panel(ax, groups: list[list[dict]], several: bool) -> None:
+    """Horizontal bars: each method's mean cost over its runs as % of the cost reference, log scale; 0 as text."""
+    labels, values = [], []
+    for group in groups:
+        for name in group[0]["methods"]:
+            rows = [m["methods"][name] for m in group if name in m["methods"]]
+            means = []
+            for key, _ in _COSTS:
+                vals = [_cost_pct(r, key) for r in rows]
+                means.append(None if any(v is None for v in vals) else statistics.fmean(vals))
+            labels.append((f"{group[0]['name']}: " if several else "") + _label(name))
+            values.append(means)
+    labels, values = labels[::-1], values[::-1]
+    positive = [v for row in values for v in row if v]
+    low = 10 ** math.floor(math.log10(min(positive))) if positive else 1.0
+    high = 10 ** math.ceil(math.log10(max(positive) * 1.5)) if positive else 1000.0
+    height = 0.8 / len(_COSTS)
+    for j, (_, label) in enumerate(_COSTS):
+        offset = (j - (len(_COSTS) - 1) / 2) * height
+        for y, row in enumerate(values):
+            v = row[j]
+            if v is None:
+                continue
+            if v > 0:
+                ax.barh(y - offset, v - low, height=height, left=low, color=f"C{j}", label=label if y == 0 else None)
+                ax.text(v * 1.08, y - offset, f"{v:.3g}%", va="center", fontsize=7)
+            else:
+                ax.text(low * 1.15, y - offset, "0", va="center", fontsize=7, color=f"C{j}")
+    ax.set_xscale("log")
+    ax.set_xlim(low, high * 3)
+    ax.axvline(100, color="0.3", lw=0.8, ls="--")
+    ax.set_yticks(range(len(labels)), labels, fontsize=9)
+    ax.set_ylim(-0.7, len(labels) - 0.3)
+    ax.set_xlabel(f"% of {REF}'s cost, mean over seeds (log scale; a cost of 0 is written 0)")
+    ax.set_title(f"what each method cost, relative to {REF}")
+    if ax.get_legend_handles_labels()[0]:  # no bars at all when no run holds the cost reference
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=len(_COSTS), frameon=False)
+    ax.grid(True, axis="x", alpha=0.3)
 
 
 def _mean_interval(row: dict, tasks: list[str]) -> tuple[float, float]:
@@ -443,18 +644,36 @@ def load_metrics(path: Path) -> dict:
     return data
 
 
+def paper_report() -> str:
+    """Every model of the paper: its reported table and the gains in units of their noise (`report --paper`)."""
+    parts = []
+    for model in paper.ACCURACY:
+        parts.append(f"### {model}: reported by the paper (not measured here)\n")
+        parts.append(reported_table(model) + "\n")
+        parts.append(f"The same gains in units of their noise:\n\n{paper_uncertainty_table(model)}")
+    return "\n".join(parts)
+
+
 @click.command("report")
-@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True))
+@click.argument("runs", nargs=-1, type=click.Path(exists=True))
+@click.option("--paper", "paper_only", is_flag=True,
+              help="Print the paper's reported accuracies with each gain in binomial standard errors, and exit.")
 @click.option("--output", type=click.Path(file_okay=False),
               help="Where to write compare.md/compare.png (default: the single RUN's folder; required for several).")
 @click.option("--reference", help="Compare every method with this one (default: the runs' report.reference, rft).")
 @click.option("--margin", type=float, help="Equivalence margin in accuracy points (default: report.margin, 2).")
-def report_cli(runs, output, reference, margin):
+def report_cli(runs, output, reference, margin, paper_only):
     """Rebuild the Markdown tables and the plot from RUNS (result folders or metrics.json files).
 
     Runs of one experiment under different seeds (given as separate folders, or one several-seed folder) are
-    pooled: the paired statistics and verdicts are recomputed from their per-question outcomes.
+    pooled: the paired statistics and verdicts are recomputed from their per-question outcomes. With --paper, no
+    RUNS: the paper's own table with its gains in units of their noise.
     """
+    if paper_only:
+        click.echo(paper_report())
+        return
+    if not runs:
+        raise click.UsageError("give one or more RUNS (result folders or metrics.json files), or --paper")
     metrics = [load_metrics(Path(r)) for r in runs]
     if output is None:
         if len(runs) != 1:

@@ -103,6 +103,7 @@ class MethodResult(TrainSummary, SampleCost, _Identity):
     eval_flops: int | None = 0  # greedy generation over every evaluated question (prompt + output), KV cache
     eval_cpu_seconds: float = 0.0
     eval_peak_rss_mb: float | None = None
+    eval_reused_from: str | None = None  # another run's evaluation of the same model (its cost is reported here too)
     # selection (upft_bench.selection): the method's settings, and the validation score of every setting tried
     setting: dict = field(default_factory=dict)
     validation: list = field(default_factory=list)
@@ -121,7 +122,8 @@ class MethodResult(TrainSummary, SampleCost, _Identity):
         return cls(method=method.name, uses_labels=method.uses_labels, **asdict(sampling), **asdict(training),
                    tasks=evaluation["tasks"], eval_seconds=evaluation["eval_seconds"],
                    eval_flops=evaluation.get("eval_flops"), eval_cpu_seconds=evaluation.get("eval_cpu_seconds", 0.0),
-                   eval_peak_rss_mb=evaluation.get("eval_peak_rss_mb"), setting=setting or {},
+                   eval_peak_rss_mb=evaluation.get("eval_peak_rss_mb"),
+                   eval_reused_from=evaluation.get("reused_from"), setting=setting or {},
                    validation=validation or [], selection_flops=selection_flops)
 
 
@@ -168,6 +170,8 @@ def _percent(value, reference, key: str) -> float | None:
 def build_experiment_metrics(cfg, runs: list[dict], total_seconds: float) -> dict:
     """metrics.json of a several-seed experiment: every run's metrics, and paired statistics over all runs."""
     first = runs[0]
+    for run in runs:  # a run finished before a change to the statistics gets them afresh
+        run["comparisons"] = paired_comparisons([run])
     metrics = {
         "name": cfg.name,
         "kind": "experiment",
@@ -203,26 +207,32 @@ def runs_of(metrics: dict) -> list[dict]:
     return list(metrics["runs"]) if "runs" in metrics else [metrics]
 
 
-def paired_comparisons(runs: list[dict], reference: str | None = None, also_against: list[str] | None = None,
-                       margin: float | None = None, resamples: int | None = None) -> list[dict]:
-    """Every method against each reference on each task, paired question by question over all `runs`.
-
-    The runs are seeds of one experiment (same tasks and questions); within a run a method pairs with that run's
-    reference. Settings default to the experiment's `report` section (reference rft, also base, margin 2 points).
-    Returns one dict per (reference, method, task): upft_bench.stats.compare_paired's figures plus their names.
-    """
-    import numpy as np
-
-    from upft_bench.stats import compare_paired
-
+def report_settings(runs: list[dict], reference: str | None = None, also_against: list[str] | None = None,
+                    margin: float | None = None) -> tuple[str, list[str], float]:
+    """(reference, further references, margin in points): the arguments, else the runs' `report` section, else
+    rft, [base], 2."""
     settings = runs[0].get("config", {}).get("report", {})
     reference = reference or settings.get("reference", COST_REFERENCE)
     others = settings.get("also_against", ["base"]) if also_against is None else also_against
-    margin = float(margin if margin is not None else settings.get("margin", 2.0))
-    resamples = int(resamples or settings.get("bootstrap_resamples", 10_000))
+    return reference, list(others), float(margin if margin is not None else settings.get("margin", 2.0))
+
+
+def paired_outcomes(runs: list[dict], references: list[str]):
+    """Each (reference, task, method) pairing over all `runs`: yields dicts with the names, the 0/1 `outcomes`
+    and `reference_outcomes` (runs x questions), and the unit of replication: `units` None (each run, a seed, is
+    one) or, when the runs were built on several base models, each run's build, with `unit_name` saying which.
+
+    The runs are seeds of one experiment (same tasks and questions); within a run a method pairs with that run's
+    reference. A task whose runs hold no per-question outcomes, or different questions, is skipped.
+    """
+    import numpy as np
+
     methods = [m for m in runs[0]["methods"] if all(m in r["methods"] for r in runs)]
-    out = []
-    for ref in dict.fromkeys([reference, *others]):
+    # Runs on several base builds: the build is the unit of replication (its seeds averaged), since a method's
+    # seeds on one build share that build's effect (upft_bench.stats.compare_paired).
+    builds = [r.get("base_model") for r in runs]
+    units, unit_name = (builds, "base build") if len(set(builds)) > 1 else (None, "seed")
+    for ref in dict.fromkeys(references):
         if ref not in methods:
             continue
         for task in runs[0]["tasks"]:
@@ -231,11 +241,28 @@ def paired_comparisons(runs: list[dict], reference: str | None = None, also_agai
                 continue  # no per-question outcomes (older files) or different questions: nothing to pair
             ref_outcomes = np.array([_bits(r["methods"][ref]["tasks"][task]) for r in runs])
             for name in methods:
-                if name == ref:
-                    continue
-                outcomes = np.array([_bits(r["methods"][name]["tasks"][task]) for r in runs])
-                stats = compare_paired(outcomes, ref_outcomes, margin=margin, n_resamples=resamples)
-                out.append({"method": name, "reference": ref, "task": task, **stats})
+                if name != ref:
+                    yield {"method": name, "reference": ref, "task": task, "units": units, "unit_name": unit_name,
+                           "outcomes": np.array([_bits(r["methods"][name]["tasks"][task]) for r in runs]),
+                           "reference_outcomes": ref_outcomes}
+
+
+def paired_comparisons(runs: list[dict], reference: str | None = None, also_against: list[str] | None = None,
+                       margin: float | None = None, resamples: int | None = None) -> list[dict]:
+    """Every method against each reference on each task, paired question by question over all `runs`
+    (`paired_outcomes`). Settings default to the experiment's `report` section (`report_settings`).
+    Returns one dict per (reference, method, task): upft_bench.stats.compare_paired's figures plus their names.
+    """
+    from upft_bench.stats import compare_paired
+
+    reference, others, margin = report_settings(runs, reference, also_against, margin)
+    settings = runs[0].get("config", {}).get("report", {})
+    resamples = int(resamples if resamples is not None else settings.get("bootstrap_resamples", 10_000))
+    out = []
+    for pair in paired_outcomes(runs, [reference, *others]):
+        stats = compare_paired(pair["outcomes"], pair["reference_outcomes"], margin=margin, units=pair["units"],
+                               n_resamples=resamples, unit_name=pair["unit_name"])
+        out.append({"method": pair["method"], "reference": pair["reference"], "task": pair["task"], **stats})
     return out
 
 
