@@ -283,7 +283,7 @@ def test_output_is_quiet_unless_verbose(tmp_path, cache):
 
 
 def test_launch_mode_adds_multi_gpu_unless_a_mode_is_named():
-    from upft_bench.compare import launch_mode
+    from upft_bench.launch import launch_mode
 
     assert launch_mode([]) == ["--multi_gpu"]
     assert launch_mode(["--main_process_port", "29501"]) == ["--multi_gpu", "--main_process_port", "29501"]

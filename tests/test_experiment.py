@@ -49,7 +49,7 @@ def test_the_controls_change_only_where_errors_happen(name, position):
 
 
 def test_resume_refuses_a_different_config(tmp_path):
-    from upft_bench.compare import _check_same_config
+    from upft_bench.compare import check_same_config as _check_same_config
 
     cfg = load_experiment(baselines_dir() / "smoke.yaml")
     path = tmp_path / "config.yaml"

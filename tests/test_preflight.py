@@ -11,7 +11,7 @@ from click.testing import CliRunner
 from upft_bench import baselines_dir
 from upft_bench.cli import main
 from upft_bench.config import ConfigError
-from upft_bench.evaluation import _default_output
+from upft_bench.evaluation import default_output as _default_output
 from upft_bench.experiment import load_experiment
 from upft_bench.preflight import PreflightError, check, check_model, check_tasks
 

@@ -8,7 +8,8 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from upft_bench.pretrain import PRESETS, PretrainConfig, build_base_model, build_examples, cache_key, pretrain_cli
+from upft_bench.commands.pretrain import pretrain_cli
+from upft_bench.pretrain import PRESETS, PretrainConfig, build_base_model, build_examples, cache_key
 from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt
 
 # The smoke preset cut to a few steps: the tests exercise the machinery, not the model's skill.

@@ -200,7 +200,7 @@ def test_bad_config_and_requests():
 
 
 def test_cli_samples_synthetic_questions(model, tmp_path):
-    from upft_bench.sampling import sample_cli
+    from upft_bench.commands.sample import sample_cli
 
     out = tmp_path / "cli.jsonl"
     args = ["--model", model, "--dataset", "synth", "--split", "train", "--n", "2", "--max-new-tokens", "8",

@@ -6,8 +6,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from upft_bench import task_manager, tasks_dir
+from upft_bench import tasks_dir
 from upft_bench.data import load_questions
+from upft_bench.evaluation import task_manager
 from upft_bench.prompts import SYSTEM_PROMPTS, render_prompt
 from upft_bench.tiny import build_tokenizer
 

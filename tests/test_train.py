@@ -14,9 +14,10 @@ import torch
 from click.testing import CliRunner
 from safetensors.torch import load_file
 
+from upft_bench.commands.train import train_cli
 from upft_bench.examples import Example, count_tuned_tokens, write_examples
 from upft_bench.tiny import save_random_model
-from upft_bench.train import TrainConfig, collate, lr_at, plan_batches, train, train_cli
+from upft_bench.train import TrainConfig, collate, lr_at, plan_batches, train
 
 REPO = Path(__file__).resolve().parent.parent
 

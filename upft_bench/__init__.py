@@ -31,13 +31,3 @@ def baselines_dir() -> Path:
     from importlib.resources import files
 
     return Path(str(files("upft_bench.baselines")))
-
-
-def task_manager(include_defaults: bool = False):
-    """A ready `lm_eval.tasks.TaskManager` that knows upft-bench's tasks.
-
-    `include_defaults=False` skips indexing lm-eval's ~14,700 built-in tasks (about 4 s).
-    """
-    from lm_eval.tasks import TaskManager
-
-    return TaskManager(include_path=str(tasks_dir()), include_defaults=include_defaults)

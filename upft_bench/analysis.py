@@ -31,16 +31,13 @@ import random
 import time
 from pathlib import Path
 
-import click
-
 from upft_bench.atomic import atomic_path, write_json, write_text
+from upft_bench.console import say
 
 PREMISE_SHARE = 0.5  # prefixes "largely shared": the most common prefix carries at least this share of samples
 PREMISE_GAP = 2.0  # continuations "about as accurate": within this many points of the full samples (or better)
 
 
-def _say(msg: str) -> None:
-    click.echo(msg, err=True)
 
 
 def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
@@ -55,12 +52,12 @@ def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
     started = time.time()
     from upft_bench.gguf import resolve_model
 
-    model = resolve_model(model, announce=_say) if model else _base_model(cfg)
+    model = resolve_model(model, announce=say) if model else _base_model(cfg)
     tokenizer = AutoTokenizer.from_pretrained(model)
     questions = load_questions(cfg.data.train, cfg.data.train_split, data_dir=cfg.data.resolved_dir(),
                                limit=settings.questions)
     max_new = settings.max_new_tokens or cfg.method.max_new_tokens
-    _say(f"[analyze] {model}: {len(questions)} questions from {cfg.data.train}/{cfg.data.train_split}, "
+    say(f"[analyze] {model}: {len(questions)} questions from {cfg.data.train}/{cfg.data.train_split}, "
          f"{settings.samples} samples each, k = {', '.join(map(str, settings.ks))}, {settings.rollouts} "
          "continuations per prefix")
     by_id = {q.id: q for q in questions}
@@ -85,7 +82,7 @@ def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
     for k in settings.ks:
         results["ks"][str(k)] = _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, cost)
         r = results["ks"][str(k)]
-        _say(f"[analyze] k={k}: top prefix {100 * r['top_share']['mean']:.0f}% of samples, continuations "
+        say(f"[analyze] k={k}: top prefix {100 * r['top_share']['mean']:.0f}% of samples, continuations "
              f"{r['top_continuation_accuracy']:.1f}% (other prefix {r['other_continuation_accuracy']}) vs "
              f"{full_accuracy:.1f}% full")
     results["errors"] = _errors(questions, per_question, tokenizer) if results["synthetic"] else None
@@ -103,7 +100,7 @@ def _base_model(cfg) -> str:
     if cfg.model.path:
         from upft_bench.gguf import resolve_model
 
-        return resolve_model(cfg.model.path, cfg.model.gguf_file, announce=_say)
+        return resolve_model(cfg.model.path, cfg.model.gguf_file, announce=say)
     from upft_bench.pretrain import build_base_model
 
     return str(build_base_model(cfg.pretrain))
@@ -314,36 +311,3 @@ def plot(results: dict, path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-@click.command("analyze")
-@click.argument("config", required=False, type=click.Path(dir_okay=False))
-@click.option("--model", help="Model to analyse (folder, Hub id or .gguf file; default: the config's base model).")
-@click.option("--data", help="Question set to analyse (default: the config's data.train), e.g. gsm8k.")
-@click.option("--data-dir", type=click.Path(file_okay=False),
-              help="Local benchmark copies (default $UPFT_BENCH_DATA_DIR).")
-@click.option("--k", "ks", help="Prefix lengths in tokens, comma-separated (default 4,8,16,32).")
-@click.option("--samples", type=int, help="Full samples per question (default 16).")
-@click.option("--rollouts", type=int, help="Continuations from each prefix (default 4).")
-@click.option("--questions", type=int, help="Questions analysed, the first of the training set (default 100).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config field (repeatable).")
-@click.option("--output", type=click.Path(file_okay=False), help="Folder (default results/<config name>/analysis).")
-def analyze_cli(config, model, data, data_dir, ks, samples, rollouts, questions, overrides, output):
-    """Measure UPFT's premise before training: do sampled solutions share their first k tokens, and are
-    continuations from the shared prefix as accurate as full samples? Also where errors start and what a
-    prefix contains. Writes analysis.md, analysis.json and analysis.png."""
-    from upft_bench.config import ConfigError
-    from upft_bench.experiment import load_experiment
-
-    overrides = list(overrides)
-    for key, value in (("data.train", data), ("data.data_dir", data_dir), ("analyze.ks", ks and f"[{ks}]"),
-                       ("analyze.samples", samples), ("analyze.rollouts", rollouts),
-                       ("analyze.questions", questions)):
-        if value is not None:
-            overrides.append(f"{key}={value}")
-    try:
-        cfg = load_experiment(config, overrides)
-    except ConfigError as err:
-        raise click.ClickException(str(err)) from err
-    out = Path(output) if output else Path("results") / cfg.name / "analysis"
-    results = run_analysis(cfg, out, model=model)
-    click.echo((out / "analysis.md").read_text())
-    _say(f"[done] {out}/analysis.md, analysis.json, analysis.png ({results['seconds']:.0f} s)")

@@ -3,8 +3,9 @@
     upft-bench --help
     upft-bench grade '\\boxed{\\frac12}' 0.5
 
-Subcommands live next to the code they drive and are imported only when run, so `upft-bench --help`
-stays fast (torch and lm-eval take seconds to import).
+Each subcommand is a module of `upft_bench.commands`, imported only when it runs, so `upft-bench --help`
+stays fast (torch and lm-eval take seconds to import). The library raises `upft_bench.errors.UpftError` for a
+problem the user can fix; it is printed here as one line (`--debug` shows the traceback).
 """
 from __future__ import annotations
 
@@ -13,25 +14,25 @@ import os
 
 import click
 
+from upft_bench.commands import DEBUG_ENV
 from upft_bench.quiet import VERBOSE_ENV
 
-DEBUG_ENV = "UPFT_BENCH_DEBUG"  # 1: show the traceback of an unexpected error (as --debug does)
 # Commands that load models: transformers' and datasets' bars and logs are silenced there (upft_bench.quiet).
 HEAVY = {"compare", "analyze", "pretrain", "sample", "build", "train", "eval"}
 
 # name -> "module:attribute" of a click command
 COMMANDS = {
-    "compare": "upft_bench.compare:compare_cli",
-    "report": "upft_bench.report:report_cli",
-    "plan": "upft_bench.plan:plan_cli",
-    "analyze": "upft_bench.analysis:analyze_cli",
-    "pretrain": "upft_bench.pretrain:pretrain_cli",
-    "sample": "upft_bench.sampling:sample_cli",
-    "build": "upft_bench.methods:build_cli",
-    "train": "upft_bench.train:train_cli",
-    "eval": "upft_bench.evaluation:eval_cli",
-    "tasks": "upft_bench.evaluation:tasks_cli",
-    "grade": "upft_bench.grading:grade_cli",
+    "compare": "upft_bench.commands.compare:compare_cli",
+    "report": "upft_bench.commands.report:report_cli",
+    "plan": "upft_bench.commands.plan:plan_cli",
+    "analyze": "upft_bench.commands.analyze:analyze_cli",
+    "pretrain": "upft_bench.commands.pretrain:pretrain_cli",
+    "sample": "upft_bench.commands.sample:sample_cli",
+    "build": "upft_bench.commands.build:build_cli",
+    "train": "upft_bench.commands.train:train_cli",
+    "eval": "upft_bench.commands.evaluate:eval_cli",
+    "tasks": "upft_bench.commands.evaluate:tasks_cli",
+    "grade": "upft_bench.commands.grade:grade_cli",
 }
 
 HELP = {
@@ -58,6 +59,10 @@ class LazyGroup(click.Group):
         if target is None:
             return None
         module_name, attr = target.split(":")
+        if name in HEAVY:  # before the command's module imports transformers, datasets or lm-eval
+            from upft_bench.quiet import quiet_libraries
+
+            quiet_libraries()
         try:
             module = importlib.import_module(module_name)
         except ModuleNotFoundError as err:
@@ -65,14 +70,6 @@ class LazyGroup(click.Group):
                 raise
             return None
         return getattr(module, attr, None)
-
-    def resolve_command(self, ctx, args):
-        name, command, rest = super().resolve_command(ctx, args)
-        if name in HEAVY:
-            from upft_bench.quiet import quiet_libraries
-
-            quiet_libraries()
-        return name, command, rest
 
     def invoke(self, ctx):
         """Run the subcommand; an unexpected error is one line naming its type, unless --debug asks for more."""

@@ -100,6 +100,22 @@ class ModelShape:
             return cls.from_config(json.load(fh))
 
 
+def model_shape(path: str | Path | None, config: Any = None) -> ModelShape | None:
+    """The one reader of a model's shape for FLOPs: from an already loaded `config`, else `path`'s config.json
+    (a folder) or its config through transformers (a Hub id); None for a model whose config is missing or is not
+    a decoder this module knows, whose FLOPs are then reported as unknown."""
+    try:
+        if config is not None:
+            return ModelShape.from_config(config)
+        if Path(path).is_dir():
+            return ModelShape.from_model_dir(path)
+        from transformers import AutoConfig  # heavy: only for a Hub id
+
+        return ModelShape.from_config(AutoConfig.from_pretrained(path))
+    except (OSError, ValueError):
+        return None
+
+
 def _check_count(name: str, value: int) -> int:
     value = int(value)
     if value < 0:

@@ -18,8 +18,10 @@ from typing import Any
 
 import yaml
 
+from upft_bench.errors import InputError
 
-class ConfigError(ValueError):
+
+class ConfigError(InputError):
     """A config file or override that does not fit the dataclasses; the message names file and key."""
 
 

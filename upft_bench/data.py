@@ -36,6 +36,8 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from upft_bench.errors import InputError
+
 
 @dataclass(frozen=True)
 class Question:
@@ -49,7 +51,7 @@ class Question:
     meta: dict = field(default_factory=dict, compare=False, hash=False)
 
 
-class DataError(ValueError):
+class DataError(InputError):
     """A dataset could not be loaded, or one of its rows is malformed (the message says where)."""
 
 

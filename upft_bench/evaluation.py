@@ -32,9 +32,9 @@ import re
 import time
 from pathlib import Path
 
-import click
-
+from upft_bench import tasks_dir
 from upft_bench.atomic import write_lines, write_text
+from upft_bench.console import say
 from upft_bench.prompts import SYSTEM_PROMPTS
 from upft_bench.quiet import lm_eval_quietly
 
@@ -58,9 +58,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     returns every question's rows and writes the files, the others return {}.
     """
     import lm_eval
-    from lm_eval.tasks import TaskManager
 
-    from upft_bench import tasks_dir
     from upft_bench.data import resolve_data_dir
 
     names = [tasks] if isinstance(tasks, str) else list(tasks)
@@ -71,8 +69,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     system_text = system_prompt_text(system)
     root = resolve_data_dir(data_dir)  # a bad path fails here, before the model loads
-    manager = TaskManager(include_path=str(tasks_dir()), include_defaults=False,
-                          metadata={"data_dir": str(root)} if root is not None else None)
+    manager = task_manager(root)
     plan = {name: task_leaves(name, manager) for name in names}
     leaves = list(dict.fromkeys(t for ts in plan.values() for t in ts))
 
@@ -161,7 +158,7 @@ def _finished(out: Path, settings: dict, leaves: list[str]) -> tuple[dict, dict,
             continue
         rows[task] = row
     if rows and os.environ.get("RANK", "0") == "0":
-        click.echo(f"[eval] reusing finished task(s) {', '.join(rows)} from {out}", err=True)
+        say(f"[eval] reusing finished task(s) {', '.join(rows)} from {out}")
     return rows, raw, samples
 
 
@@ -170,6 +167,16 @@ def system_prompt_text(system: str | None) -> str | None:
     if system is None:
         return None
     return SYSTEM_PROMPTS[system] if system in SYSTEM_PROMPTS else system
+
+
+def task_manager(data_dir: str | Path | None = None, include_defaults: bool = False):
+    """The one `lm_eval.tasks.TaskManager` builder: upft-bench's tasks, reading their questions from `data_dir`
+    (None: $UPFT_BENCH_DATA_DIR, else the Hub). `include_defaults=False` skips indexing lm-eval's ~14,700 built-in
+    tasks (about 4 s)."""
+    from lm_eval.tasks import TaskManager  # heavy: lm-eval loads only where tasks are needed
+
+    return TaskManager(include_path=str(tasks_dir()), include_defaults=include_defaults,
+                       metadata={"data_dir": str(data_dir)} if data_dir is not None else None)
 
 
 def task_leaves(name: str, manager) -> list[str]:
@@ -328,7 +335,9 @@ def format_table(rows: dict) -> str:
 
 
 # ---------------------------------------------------------------------------------------------- commands
-def _default_output(model: str) -> Path:
+
+
+def default_output(model: str) -> Path:
     """results/eval/<the model's whole path or Hub id as one name>: two models never share a folder
     (results/default/methods/sft/train/model -> default_methods_sft_train_model)."""
     name = model.rstrip("/\\")
@@ -342,102 +351,3 @@ def _default_output(model: str) -> Path:
     name = re.sub(r"^results[/\\]", "", name)
     slug = re.sub(r"[^A-Za-z0-9.-]+", "_", name).strip("_.") or "model"
     return Path("results") / "eval" / slug
-
-
-@click.command("eval")
-@click.option("--model", "model", required=True,
-              help="Local checkpoint folder, Hub id or .gguf file (remote code is not trusted).")
-@click.option("--tasks", default="upft_synth", show_default=True,
-              help="Comma-separated task or group names (see `upft-bench tasks`), e.g. upft_gsm8k,upft_paper.")
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Evaluate only the first N questions per task.")
-@click.option("--batch-size", type=click.IntRange(min=1), default=16, show_default=True,
-              help="Fixed generation batch size ('auto' is not offered: it wastes ~20 s probing on CPU).")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Local benchmark copies (layout of shared/data); default $UPFT_BENCH_DATA_DIR, else the Hub.")
-@click.option("--output", type=click.Path(file_okay=False), default=None,
-              help="Folder for results_<task>.json, samples_<task>.jsonl, summary.json [results/eval/<model name>].")
-@click.option("--system-prompt", type=click.Choice(list(SYSTEM_PROMPTS)), default="none", show_default=True,
-              help="System instruction style (upft_bench.prompts.SYSTEM_PROMPTS); 'none' = the bare question.")
-@click.option("--max-gen-toks", type=click.IntRange(min=1), default=None,
-              help="Override every task's max generated tokens (defaults per task: tasks/README.md).")
-@click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
-              help="lm-eval model backend; vllm only where installed (GPU).")
-@click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [cuda when available, else cpu]")
-@click.option("--processes", "expect_processes", type=click.IntRange(min=1),
-              help="Fail unless the run really has this many processes (accelerate launch starts ONE without "
-                   "--multi_gpu or a --config_file that spreads them).")
-def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, max_gen_toks, backend, device,
-             expect_processes):
-    """Evaluate a model on upft-bench's lm-eval tasks: greedy, bare question in the model's chat template.
-
-    \b
-    upft-bench eval --model results/default/methods/sft/train/model --tasks upft_synth --limit 8
-    upft-bench eval --model Qwen/Qwen2.5-Math-7B-Instruct --tasks upft_paper --system-prompt qwen_boxed
-
-    Writes the raw lm-eval results and per-sample logs to --output and prints a Markdown table. On several
-    processes (CPU or GPUs) each evaluates a share of the questions:
-
-    \b
-    accelerate launch --multi_gpu --num_processes 2 -m upft_bench.cli eval --model PATH --processes 2
-    """
-    from upft_bench.data import DATA_DIR_ENV, DataError
-    from upft_bench.preflight import PreflightError, check_model, check_tasks
-
-    try:  # every input before the model loads: a bad task or an empty file costs seconds
-        names, where = tasks.split(","), data_dir or os.environ.get(DATA_DIR_ENV)
-        check_tasks(names, where, limit, max_gen_toks, key="--tasks")
-        context = check_model(model, key="--model")
-        if context:  # now the generation lengths against the model's context
-            check_tasks(names, where, limit, max_gen_toks, context, key="--tasks")
-    except (PreflightError, DataError) as err:
-        raise click.ClickException(str(err)) from err
-    from upft_bench.gguf import resolve_model
-    from upft_bench.train import check_processes
-
-    check_processes(expect_processes)
-    out = Path(output) if output else _default_output(model)
-    try:
-        path = resolve_model(model, announce=lambda m: click.echo(m, err=True))
-        rows = evaluate(path, tasks.split(","), limit=limit, batch_size=batch_size, data_dir=data_dir, output_dir=out,
-                        system=system_prompt, max_gen_toks=max_gen_toks, device=device, backend=backend)
-    except (DataError, ValueError, RuntimeError) as err:
-        raise click.ClickException(str(err)) from err
-    if not rows:  # another process of a multi-process run: the main one reports
-        return
-    click.echo(format_table(rows))
-    click.echo(f"\nresults and per-sample logs: {out}")
-
-
-@click.command("tasks")
-@click.option("--path", "show_path", is_flag=True,
-              help="Print only the task folder, for `lm_eval --include_path \"$(upft-bench tasks --path)\"`.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None,
-              help="Show sources as they would load with this data directory [$UPFT_BENCH_DATA_DIR].")
-def tasks_cli(show_path, data_dir):
-    """List upft-bench's lm-eval tasks and groups: name, data source, size, generation length."""
-    from lm_eval.tasks._index import Kind
-    from tabulate import tabulate
-
-    from upft_bench import task_manager, tasks_dir
-    from upft_bench.data import SIZES, DataError, source_of
-
-    if show_path:
-        click.echo(str(tasks_dir()))
-        return
-    manager = task_manager()
-    body = []
-    try:
-        for name in manager.all_tasks:
-            entry = manager.task_index[name]
-            if entry.kind is Kind.GROUP:
-                body.append([name, "group", "mean of " + ", ".join(task_leaves(name, manager)), "", ""])
-            elif entry.kind is Kind.TASK:
-                meta = entry.cfg.get("metadata", {})
-                qset, split = meta.get("question_set"), meta.get("question_split", "test")
-                size = meta.get("synth_n") if qset == "synth" else SIZES.get(qset, {}).get(split)
-                body.append([name, "task", source_of(qset, split, data_dir), size or "?",
-                             entry.cfg.get("generation_kwargs", {}).get("max_gen_toks", "")])
-    except DataError as err:
-        raise click.ClickException(str(err)) from err
-    click.echo(tabulate(body, headers=["name", "kind", "data", "size", "max_gen_toks"], tablefmt="github"))
-    click.echo(f"\ntask folder: {tasks_dir()}   (tag `upft` = every task)")

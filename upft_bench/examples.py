@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Iterable
 
 from upft_bench.atomic import write_lines
+from upft_bench.errors import InputError
 
 
 @dataclass
@@ -27,7 +28,7 @@ class Example:
     kind: str = "full"  # "full", "prefix", "gold", "pretrain", ...: for counting, never for weighting
 
 
-class ExamplesError(ValueError):
+class ExamplesError(InputError):
     """A malformed examples file; the message names the file, the 1-based row and the field."""
 
 

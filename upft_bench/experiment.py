@@ -13,7 +13,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from upft_bench.config import dump_yaml, load_dataclass
+from upft_bench.config import ConfigError, dump_yaml, load_dataclass
 from upft_bench.methods import METHOD_IDS, MethodConfig
 from upft_bench.pretrain import PretrainConfig
 from upft_bench.sampling import SamplingConfig
@@ -184,6 +184,30 @@ def load_experiment(path: str | Path | None = None, overrides: list[str] = ()) -
         path = baselines_dir() / "default.yaml"
     return load_dataclass(ExperimentConfig, path, overrides)
 
+
+
+def sweep_overrides(sweeps: list[str], config, overrides: list[str]) -> list[str]:
+    """`--sweep train.lr=1e-4,2e-4` options as config overrides (they replace the YAML's sweep), plus
+    data.val_limit=100 when the config holds no validation questions. A malformed option is a ConfigError
+    naming it."""
+    import json
+
+    import yaml
+
+    grid = {}
+    for item in sweeps:
+        key, sep, values = item.partition("=")
+        if not sep or not values.strip():
+            raise ConfigError(f"--sweep {item!r}: expected KEY=V1,V2,... e.g. train.lr=1e-4,2e-4")
+        grid[key.strip()] = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+    extra = [f"sweep={json.dumps(grid)}"]
+    try:
+        has_validation = load_experiment(config, overrides).data.val_limit > 0
+    except ConfigError:
+        has_validation = True  # the config's own error is reported when it is loaded with the sweep
+    if not has_validation:
+        extra.append("data.val_limit=100")
+    return extra
 
 def runs(cfg: ExperimentConfig) -> list[tuple[str | None, ExperimentConfig]]:
     """The single-seed runs an experiment consists of, as (folder name, config) pairs.

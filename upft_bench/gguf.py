@@ -20,11 +20,12 @@ import shutil
 from pathlib import Path
 
 from upft_bench.atomic import replace_dir, temp_path, write_json
+from upft_bench.errors import InputError
 
 __all__ = ["GgufError", "cache_dir", "context_length", "gguf_source", "resolve_model"]
 
 
-class GgufError(ValueError):
+class GgufError(InputError):
     """A GGUF model that cannot be used: the file is missing, or the `gguf` package is not installed."""
 
 

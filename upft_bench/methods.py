@@ -37,12 +37,10 @@ import random
 from dataclasses import dataclass
 from typing import Callable
 
-import click
-
-from upft_bench.data import Question
+from upft_bench.data import DataError, Question
 from upft_bench.examples import Example
 from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt, end_of_turn_id, render_prompt, system_prompt
-from upft_bench.sampling import Sample, SampleRequest
+from upft_bench.sampling import Sample, SampleRequest, SamplesFileError
 
 log = logging.getLogger(__name__)
 
@@ -100,9 +98,9 @@ def _by_question(questions: list[Question], samples: list[Sample], tokenizer, cf
     expected = {q.id: render_prompt(tokenizer, q.question, system_prompt(cfg.system)) for q in questions}
     for s in samples:
         if s.question_id not in grouped:
-            raise ValueError(f"sample {s.question_id}#{s.index} belongs to no question of this question set")
+            raise SamplesFileError(f"sample {s.question_id}#{s.index} belongs to no question of this question set")
         if s.prompt != expected[s.question_id]:
-            raise ValueError(
+            raise SamplesFileError(
                 f"sample {s.question_id}#{s.index} was generated from prompt {s.prompt!r}, but this method config "
                 f"renders {expected[s.question_id]!r}: sampling.system and method.system must agree"
             )
@@ -188,7 +186,7 @@ def build_sft(questions, samples, tokenizer, cfg):
     eos = end_of_turn_id(tokenizer)
     missing = [q.id for q in questions if not q.solution]
     if missing:
-        raise ValueError(f"sft needs reference solutions; {len(missing)} question(s) have none, e.g. {missing[0]!r}")
+        raise DataError(f"sft needs reference solutions; {len(missing)} question(s) have none, e.g. {missing[0]!r}")
     return [Example(q.id, _prompt(tokenizer, q, cfg), tokenizer(q.solution, add_special_tokens=False)["input_ids"]
                     + [eos], "gold") for q in questions]
 
@@ -200,7 +198,7 @@ def build_sft_self(questions, samples, tokenizer, cfg):
     examples = []
     for q in questions:
         if not grouped[q.id]:
-            raise ValueError(f"sft_self: no sample for question {q.id!r}")
+            raise SamplesFileError(f"sft_self: no sample for question {q.id!r}")
         ex = _full(tokenizer, q, grouped[q.id][0], cfg, eos, "full")
         if ex is not None:
             examples.append(ex)
@@ -234,10 +232,10 @@ def build_upft(questions, samples, tokenizer, cfg):
     structure = structure_subset(questions, cfg.structure_ratio, cfg.seed)
     for q in questions:
         if not grouped[q.id]:
-            raise ValueError(f"upft: no sample for question {q.id!r}")
+            raise SamplesFileError(f"upft: no sample for question {q.id!r}")
         s = grouped[q.id][0]
         if q.id in structure and s.max_new_tokens < cfg.max_new_tokens:
-            raise ValueError(
+            raise SamplesFileError(
                 f"upft: structure question {q.id!r} has a sample capped at {s.max_new_tokens} tokens: the samples "
                 f"were planned with another structure subset (seed / structure_ratio) or max_new_tokens"
             )
@@ -272,7 +270,7 @@ COST_REFERENCE = "rft"
 
 
 # ---------------------------------------------------------------------------------------------- CLI
-def _examples_summary(examples: list[Example]) -> str:
+def examples_summary(examples: list[Example]) -> str:
     from upft_bench.examples import count_tuned_tokens
 
     kinds: dict[str, int] = {}
@@ -280,64 +278,3 @@ def _examples_summary(examples: list[Example]) -> str:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1
     parts = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "none"
     return f"{len(examples)} examples ({parts}); {count_tuned_tokens(examples):,} tuned tokens"
-
-
-@click.command("build")
-@click.option("--method", "method_name", required=True, type=click.Choice([m for m in METHODS if METHODS[m].trains]),
-              help="The method whose construction turns the samples into training examples.")
-@click.option("--model", "model_path", required=True,
-              help="The model the samples came from (folder, Hub id or .gguf file): its tokenizer and template.")
-@click.option("--dataset", required=True, help="Question set the samples answer: synth, gsm8k, math500, ...")
-@click.option("--split", default="train", show_default=True)
-@click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N questions.")
-@click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Local benchmark copies.")
-@click.option("--samples", "samples_path", type=click.Path(exists=True, dir_okay=False),
-              help="Sample pool from `upft-bench sample` (every method but sft needs one).")
-@click.option("--output", required=True, type=click.Path(dir_okay=False),
-              help="Training examples JSONL, the input of `upft-bench train --examples`.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="YAML mapping of MethodConfig fields (prefix_tokens, structure_ratio, ...).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one MethodConfig field, e.g. --set prefix_tokens=16 (repeatable).")
-def build_cli(method_name, model_path, dataset, split, limit, data_dir, samples_path, output, config_path,
-              overrides):
-    """Turn a sample pool into a method's training examples (what `compare` does between sampling and training).
-
-    \b
-    upft-bench sample --model M --dataset gsm8k --limit 500 --n 1 --max-new-tokens 512 --output pool.jsonl
-    upft-bench build --method upft --model M --dataset gsm8k --limit 500 --samples pool.jsonl --output ex.jsonl
-    upft-bench train --model M --examples ex.jsonl --output run/
-
-    The questions (dataset, split, limit) must be the ones sampled; samples whose prompt differs from what this
-    config renders (another --prompt-style / system) are refused. UPFT's structure questions need full-length
-    samples (at least max_new_tokens); its prefix questions take the first prefix_tokens of any sample. Fields
-    of MethodConfig: prefix_tokens, structure_ratio, rft_samples, rft_keep, max_new_tokens, keep_truncated,
-    seed, system, grade_timeout.
-    """
-    from transformers import AutoTokenizer
-
-    from upft_bench.config import ConfigError, load_dataclass
-    from upft_bench.data import DataError, load_questions
-    from upft_bench.examples import write_examples
-    from upft_bench.gguf import GgufError, resolve_model
-    from upft_bench.sampling import read_samples
-
-    method = METHODS[method_name]
-    try:
-        cfg = load_dataclass(MethodConfig, config_path, list(overrides))
-        questions = load_questions(dataset, split, data_dir=data_dir, limit=limit)
-        samples = read_samples(samples_path) if samples_path else []
-        tokenizer = AutoTokenizer.from_pretrained(resolve_model(model_path, announce=lambda m: click.echo(m, err=True)))
-    except (ConfigError, DataError, GgufError, ValueError, OSError) as err:
-        raise click.ClickException(str(err)) from err
-    if not questions:
-        raise click.ClickException(f"--dataset {dataset} ({split}) holds no questions")
-    if method.plan(questions, cfg) and not samples_path:
-        raise click.ClickException(f"{method_name} builds its examples from samples: give --samples "
-                                   "(a pool from `upft-bench sample`)")
-    try:
-        examples = method.build(questions, samples, tokenizer, cfg)
-    except ValueError as err:  # a sample that does not fit these questions or this config: name the pool
-        raise click.ClickException(f"{samples_path}: {err}" if samples_path else str(err)) from err
-    write_examples(output, examples)
-    click.echo(f"{method_name}: {_examples_summary(examples)} from {len(questions)} questions -> {output}")

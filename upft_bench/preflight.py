@@ -15,10 +15,12 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+from upft_bench.errors import InputError
+
 __all__ = ["PreflightError", "check", "check_model", "check_tasks"]
 
 
-class PreflightError(ValueError):
+class PreflightError(InputError):
     """An input the comparison cannot use; the message names the config key and the file, row or field."""
 
 
@@ -115,9 +117,8 @@ def check_tasks(names: list[str], data_dir: str | None, limit: int | None = None
     """Per leaf task of `names`: its question count and generation length (`max_gen_toks` overrides the task's),
     checked: the task exists, its questions load and are not empty, its generation fits `context` tokens.
     Raises PreflightError, or `upft_bench.data.DataError` naming the file, row and field of a malformed row."""
-    from upft_bench import task_manager
     from upft_bench.data import load_questions, source_of
-    from upft_bench.evaluation import task_leaves
+    from upft_bench.evaluation import task_leaves, task_manager
 
     manager = task_manager()
     out = {}

@@ -26,10 +26,8 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import click
-
 from upft_bench.atomic import replace_dir, temp_path, write_json
-from upft_bench.examples import Example, count_tuned_tokens, loss_positions, read_examples
+from upft_bench.examples import Example, ExamplesError, count_tuned_tokens, loss_positions
 
 # Test hook: exit hard (no cleanup, like a kill) right after this optimizer step; see tests/test_train.py.
 CRASH_ENV = "UPFT_BENCH_CRASH_AFTER_STEP"
@@ -293,7 +291,7 @@ def _sequences(examples: list[Example], max_length: int, vocab_size: int) -> lis
             raise TypeError(f"example {i + 1}: expected an Example, got {type(e).__name__}")
         length, n_loss = loss_positions(len(e.prompt_ids), len(e.response_ids), max_length)
         if n_loss == 0:
-            raise ValueError(
+            raise ExamplesError(
                 f"example {i + 1} (question {e.question_id!r}): no response token fits in max_length={max_length} "
                 f"(prompt has {len(e.prompt_ids)} tokens, response {len(e.response_ids)})"
             )
@@ -301,7 +299,7 @@ def _sequences(examples: list[Example], max_length: int, vocab_size: int) -> lis
         if max(ids) >= vocab_size or min(ids) < 0:
             bad = next(t for t in ids if t >= vocab_size or t < 0)
             field = "prompt_ids" if bad in e.prompt_ids else "response_ids"
-            raise ValueError(f"example {i + 1} (question {e.question_id!r}), {field}: token id {bad} is outside "
+            raise ExamplesError(f"example {i + 1} (question {e.question_id!r}), {field}: token id {bad} is outside "
                              f"the model's vocabulary (0..{vocab_size - 1})")
         rows.append((ids, max(len(e.prompt_ids), 1)))
     return rows
@@ -564,66 +562,3 @@ def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: 
 
 
 # ----------------------------------------------------------------------------- command line
-
-
-def check_processes(expected: int | None) -> None:
-    """Raise a one-line error when this run does not have `expected` processes (None: no check).
-
-    `accelerate launch --num_processes N` without --multi_gpu (or a config that spreads the processes) starts
-    ONE process and says nothing; this is where that is caught.
-    """
-    if expected is None:
-        return
-    got = int(os.environ.get("WORLD_SIZE", "1") or 1)  # set by every multi-process launcher (torchrun, deepspeed)
-    if got != expected:
-        raise click.ClickException(
-            f"asked for {expected} processes but this run has {got}: accelerate launch starts one process unless "
-            "it is told how to spread them; add --multi_gpu (gloo processes on CPU, one per GPU on GPUs) or a "
-            "--config_file that does")
-
-
-@click.command("train")
-@click.option("--model", "model_path", required=True, type=click.Path(exists=True, file_okay=False),
-              help="Checkpoint folder to start from (save_pretrained layout, with its tokenizer).")
-@click.option("--examples", "examples_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="Training examples, JSONL of {question_id, prompt_ids, response_ids, kind}, as written by "
-                   "`upft-bench build`, by `upft-bench compare` (methods/<name>/examples.jsonl) or by "
-                   "upft_bench.examples.write_examples.")
-@click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False),
-              help="Run folder: gets model/, train_stats.json and checkpoints/.")
-@click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
-              help="YAML mapping of TrainConfig fields (lr, epochs, batch_size, ...). Unknown keys are errors.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override one TrainConfig field, e.g. --set lr=1e-4 --set schedule=cosine (repeatable).")
-@click.option("--resume", is_flag=True, help="Continue from the last checkpoint in OUTPUT (needs save_every > 0).")
-@click.option("--processes", "expect_processes", type=click.IntRange(min=1),
-              help="Fail unless the run really has this many processes (under `accelerate launch`, which runs "
-                   "ONE process without --multi_gpu or a --config_file that spreads them).")
-def train_cli(model_path, examples_path, output_dir, config_path, overrides, resume, expect_processes):
-    """Fine-tune a model on training examples with the shared loop (per-sequence loss, AdamW, warmup).
-
-    Fields of TrainConfig: lr, epochs, max_steps, batch_size (global), micro_batch_size (per process),
-    warmup_ratio, schedule (constant|cosine), min_lr_ratio, adam_betas, adam_eps, weight_decay, grad_clip,
-    max_length, mixed_precision (no|bf16|auto), dtype, gradient_checkpointing, compile, bucket_batches, seed,
-    save_every, keep_checkpoints, log_every, trust_remote_code.
-    """
-    from upft_bench.config import ConfigError, load_dataclass
-    from upft_bench.examples import ExamplesError
-
-    try:
-        config = load_dataclass(TrainConfig, config_path, list(overrides))
-        examples = read_examples(examples_path)
-    except (ConfigError, ExamplesError) as err:
-        raise click.ClickException(str(err)) from err
-    check_processes(expect_processes)
-    try:
-        stats = train(model_path, examples, config, output_dir, resume=resume)
-    except ValueError as err:
-        if not str(err).startswith("example "):
-            raise
-        raise click.ClickException(f"{examples_path}: {err} (examples count from 1, blank lines skipped)") from err
-    click.echo(
-        f"trained {stats['steps']} steps on {stats['examples']} examples in {stats['train_seconds']:.1f} s; "
-        f"final loss {stats['final_loss']:.4f}; tuned tokens {stats['tuned_tokens']:,}; "
-        f"model in {Path(output_dir) / 'model'}"
-    )

@@ -8,17 +8,17 @@ import json
 
 from click.testing import CliRunner
 
-from upft_bench import grading
+from upft_bench.commands.grade import grade_cli
 
 
 def test_cli_prints_forms_and_verdict():
     runner = CliRunner()
-    ok = runner.invoke(grading.grade_cli, ["\\boxed{\\dfrac12}", "0.5"])
+    ok = runner.invoke(grade_cli, ["\\boxed{\\dfrac12}", "0.5"])
     assert ok.exit_code == 0, ok.output
     assert "extracted:" in ok.output and "correct" in ok.output and "\\frac12" in ok.output
-    wrong = runner.invoke(grading.grade_cli, ["The answer is 3", "4"])
+    wrong = runner.invoke(grade_cli, ["The answer is 3", "4"])
     assert wrong.exit_code == 0 and "wrong" in wrong.output
-    as_json = runner.invoke(grading.grade_cli, ["(B)", "B", "--kind", "choice", "--json"])
+    as_json = runner.invoke(grade_cli, ["(B)", "B", "--kind", "choice", "--json"])
     info = json.loads(as_json.output)
     assert info["verdict"] is True and info["extracted"] == "B"
 

@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 from upft_bench import grading
+from upft_bench.commands.grade import grade_cli
 from upft_bench.grading import explain, grade_many, is_correct, is_equivalent, judging
 
 DATA = Path(__file__).resolve().parent.parent / "data"
@@ -123,7 +124,7 @@ def test_every_case_takes_the_one_path(monkeypatch):
     pairs = [("\\boxed{3}", "3"), ("x = 4", "5"), ("\\boxed{x^2+2x+1}", "(x+1)^2"), ("(B)", "B", "choice")]
     assert grade_many(pairs, workers=2) == [True, False, True, True]
     assert grade_many(pairs, workers=1) == [True, False, True, True]
-    assert CliRunner().invoke(grading.grade_cli, ["0.5", "1/2"]).exit_code == 0
+    assert CliRunner().invoke(grade_cli, ["0.5", "1/2"]).exit_code == 0
     assert len(graded) == 2 + 2 * len(pairs) + 1
     assert sorted(graded[2:6]) == sorted(graded[6:10]) == sorted((p[0], p[1], ok) for p, ok in
                                                                 zip(pairs, [True, False, True, True]))

@@ -16,7 +16,6 @@ from concurrent.futures import ThreadPoolExecutor
 
 from . import judging
 from . import workers as _workers
-from .cli import grade_cli
 from .extraction import CHOICE_LETTERS, MAX_ANSWER_CHARS, TAIL_CHARS, extract_answer
 from .judging import Verdict
 from .normalization import Normalized, normalize_answer
@@ -24,7 +23,7 @@ from .numbers import REL_TOL
 from .workers import MAX_IDLE_WORKERS, STARTUP_TIMEOUT
 
 __all__ = ["CHOICE_LETTERS", "MAX_ANSWER_CHARS", "MAX_IDLE_WORKERS", "REL_TOL", "STARTUP_TIMEOUT", "TAIL_CHARS",
-           "Normalized", "Verdict", "explain", "extract_answer", "grade_cli", "grade_many", "is_correct",
+           "Normalized", "Verdict", "explain", "extract_answer", "grade_many", "is_correct",
            "is_equivalent", "normalize_answer", "shutdown", "warm_up"]
 
 

@@ -5,10 +5,11 @@ import json
 
 import click
 
-from . import judging
+from upft_bench.commands import Command
+from upft_bench.grading import judging
 
 
-@click.command("grade")
+@click.command("grade", cls=Command)
 @click.argument("pred")
 @click.argument("gold")
 @click.option("--kind", type=click.Choice(["math", "choice"]), default="math", show_default=True)
