@@ -413,9 +413,10 @@ def test_flops_are_recomputed_from_the_saved_files(smoke):
     """Every FLOPs figure of the smoke run follows from its saved samples, examples and evaluation logs."""
     from transformers import AutoTokenizer
 
-    from upft_bench.compute import ModelShape, generation_flops, trained_positions, training_flops
+    from upft_bench.compute import ModelShape, generation_flops, training_flops
     from upft_bench.examples import read_examples
     from upft_bench.sampling import read_samples
+    from upft_bench.train import trained_positions
 
     out, _ = smoke
     metrics = json.loads((out / "metrics.json").read_text())

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from upft_bench.cli import main
 from upft_bench.data import load_questions
-from upft_bench.evaluation import _group_row, evaluate, system_prompt_text
+from upft_bench.evaluation import _group_row, evaluate
 from upft_bench.prompts import SYSTEM_PROMPTS, render_prompt
 from upft_bench.tiny import save_random_model
 
@@ -124,10 +124,14 @@ def test_group_row_is_unweighted_mean():
     assert row["eval_seconds"] == 3.0 and row["correct"] == 10 and row["flops"] == 123
 
 
-def test_system_prompt_text():
-    assert system_prompt_text(None) is None and system_prompt_text("none") is None
-    assert system_prompt_text("qwen_boxed") == SYSTEM_PROMPTS["qwen_boxed"]
-    assert system_prompt_text("Be brief.") == "Be brief."
+def test_system_prompt_resolves_styles_and_literal_text():
+    from upft_bench.prompts import system_prompt
+
+    assert system_prompt(None, literal=True) is None and system_prompt("none", literal=True) is None
+    assert system_prompt("qwen_boxed", literal=True) == SYSTEM_PROMPTS["qwen_boxed"]
+    assert system_prompt("Be brief.", literal=True) == "Be brief."
+    with pytest.raises(ValueError, match="unknown prompt style"):
+        system_prompt("Be brief.")
 
 
 def test_tasks_command_lists_tasks_and_path(data_dir):

@@ -66,7 +66,7 @@ def test_bad_rows_name_file_row_and_field(tmp_path, bad, message):
     path = _write_rows(tmp_path / "examples.jsonl", [GOOD, "", bad, GOOD])
     with pytest.raises(ExamplesError) as err:
         read_examples(path)
-    assert "examples.jsonl row 3: " in str(err.value)
+    assert "examples.jsonl line 3: " in str(err.value)
     assert message in str(err.value)
 
 

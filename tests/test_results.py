@@ -5,6 +5,7 @@ import dataclasses
 
 import numpy as np
 
+from upft_bench.config import to_dict
 from upft_bench.experiment import load_experiment
 from upft_bench.methods import COST_REFERENCE, METHODS
 from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_metrics
@@ -22,7 +23,7 @@ def test_metrics_from_rows():
     cfg = load_experiment(None)
     rows = {"base": _row("base", 0.4, 0, 0, model="base/path"), "rft": _row("rft", 0.5, 2000, 400),
             "upft": _row("upft", 0.3, 30, 100)}
-    metrics = build_metrics(cfg, "base/path", rows, ["upft_synth", "other"], 12.345)
+    metrics = build_metrics(to_dict(cfg), "base/path", rows, ["upft_synth", "other"], 12.345)
     upft = metrics["methods"]["upft"]
     assert upft["accuracy_mean"] == (0.3 + 0.15) / 2
     assert upft[f"sampled_tokens_vs_{COST_REFERENCE}_pct"] == 1.5
@@ -39,7 +40,8 @@ def test_metrics_from_rows():
 
 
 def test_no_reference_row_means_no_relative_cost():
-    metrics = build_metrics(load_experiment(None), "b", {"upft": _row("upft", 0.3, 30, 100)}, ["upft_synth"], 1.0)
+    metrics = build_metrics(to_dict(load_experiment(None)), "b", {"upft": _row("upft", 0.3, 30, 100)}, ["upft_synth"],
+                            1.0)
     assert metrics["methods"]["upft"]["sampled_tokens_vs_rft_pct"] is None
 
 

@@ -33,8 +33,8 @@ import yaml
 from upft_bench import data, evaluation, sampling, selection
 from upft_bench import train as training
 from upft_bench.atomic import write_json, write_text
-from upft_bench.compute import model_shape, sampling_flops, trained_positions, training_flops
-from upft_bench.config import dump_yaml
+from upft_bench.compute import model_shape, sampling_flops, training_flops
+from upft_bench.config import dump_yaml, to_dict
 from upft_bench.console import say
 from upft_bench.errors import RunFolderError
 from upft_bench.examples import write_examples
@@ -119,7 +119,7 @@ def run_compare(cfg: ExperimentConfig, out: Path, resume: bool = False) -> dict:
             phases.mark(f"run-{tag}", {"seconds": metrics["total_seconds"]})
         _remember_evals(metrics, out / tag, shared)
         results.append(metrics)
-    metrics = build_experiment_metrics(cfg, results, phases.elapsed())
+    metrics = build_experiment_metrics(to_dict(cfg), results, phases.elapsed())
     _report(metrics, out)
     return metrics
 
@@ -177,7 +177,7 @@ class Comparison:
         if self.validation:
             say(f"[questions] {len(self.validation)} validation questions held out after them (selection only)")
         rows = {name: self.method_result(METHODS[name]) for name in cfg.methods}
-        metrics = build_metrics(cfg, self.base, rows, _leaf_tasks(cfg.eval.tasks), self.phases.elapsed())
+        metrics = build_metrics(to_dict(cfg), self.base, rows, _leaf_tasks(cfg.eval.tasks), self.phases.elapsed())
         if analysis:
             metrics["analysis"] = analysis
         if report:
@@ -294,7 +294,7 @@ class Comparison:
             with measure() as used:
                 stats = self.train(cfg, examples, sdir, resume_train)
             shape = model_shape(self.base)
-            flops = training_flops(shape, trained_positions(examples, cfg.train)) if shape else None
+            flops = training_flops(shape, training.trained_positions(examples, cfg.train)) if shape else None
             summary = TrainSummary.from_stats(stats, examples, flops, used)
             say(f"[{method.name}] trained on {summary.train_examples} examples, "
                 f"{summary.tuned_tokens:,} tuned tokens in {summary.train_seconds:.1f} s")

@@ -21,9 +21,9 @@ The formulas (a multiply-add counts as 2 FLOPs; norms, biases, activations and s
   (The training core runs the LM head only at loss positions, so the real count is lower; the table uses the
   standard 6N-per-position convention.)
 
-A run's phases: `sampling_flops` over a sample pool, `trained_positions` + `training_flops` over the training
-examples, and the evaluation's per-question prompt and output lengths (upft_bench.evaluation) with
-`generation_flops`.
+A run's phases: `sampling_flops` over a sample pool, `training_flops` over the input positions the training loop
+processes (`upft_bench.train.trained_positions`), and the evaluation's per-question prompt and output lengths
+(upft_bench.evaluation) with `generation_flops`.
 """
 from __future__ import annotations
 
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-__all__ = ["ModelShape", "forward_flops", "generation_flops", "sampling_flops", "trained_positions", "training_flops"]
+__all__ = ["ModelShape", "forward_flops", "generation_flops", "sampling_flops", "training_flops"]
 
 
 def _field(config: Any, name: str) -> Any:
@@ -155,21 +155,6 @@ def training_flops(shape: ModelShape, sequence_lengths: Iterable[int]) -> int:
 
 
 # ---------------------------------------------------------------------------------------------- a run's phases
-def trained_positions(examples, config) -> list[int]:
-    """Input positions of every example each time the training loop processes it (`upft_bench.train.TrainConfig`):
-    the loop's own data order (`plan_batches`, cut at max_steps) over the examples truncated to max_length; a
-    sequence of n ids has n-1 input positions (inputs are ids[:-1])."""
-    from upft_bench.examples import loss_positions
-    from upft_bench.train import plan_batches
-
-    lengths = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[0] for e in examples]
-    schedule = [batch for epoch in range(config.epochs)
-                for batch in plan_batches(lengths, config.batch_size, config.seed or 0, epoch, config.bucket_batches)]
-    if config.max_steps:
-        schedule = schedule[: config.max_steps]
-    return [lengths[i] - 1 for batch in schedule for i in batch]
-
-
 def sampling_flops(shape: ModelShape, samples, tokenizer) -> int:
     """A sample pool's generation FLOPs: per sample its prompt (as the sampler encoded it) plus every generated
     token, stop token included (`num_tokens`), with a KV cache."""

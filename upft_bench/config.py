@@ -29,7 +29,7 @@ def _is_dataclass_type(tp) -> bool:
     return isinstance(tp, type) and dataclasses.is_dataclass(tp)
 
 
-def _coerce(value: Any, tp, where: str):
+def coerce(value: Any, tp, where: str):
     """Convert a YAML value to the annotated type `tp`, or raise ConfigError naming `where`."""
     origin = typing.get_origin(tp)
     args = typing.get_args(tp)
@@ -43,7 +43,7 @@ def _coerce(value: Any, tp, where: str):
             if arg is type(None):
                 continue
             try:
-                return _coerce(value, arg, where)
+                return coerce(value, arg, where)
             except ConfigError as err:
                 errors.append(str(err))
         raise ConfigError(errors[0] if errors else f"{where}: cannot be {value!r}")
@@ -63,9 +63,9 @@ def _coerce(value: Any, tp, where: str):
         if origin is tuple and args and args[-1] is not Ellipsis:
             if len(value) != len(args):
                 raise ConfigError(f"{where}: expected {len(args)} values, got {len(value)}")
-            return tuple(_coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
+            return tuple(coerce(v, a, f"{where}[{i}]") for i, (v, a) in enumerate(zip(value, args)))
         inner = args[0] if args else Any
-        items = [_coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
+        items = [coerce(v, inner, f"{where}[{i}]") for i, v in enumerate(value)]
         return tuple(items) if origin is tuple else items
     if origin is dict:
         if not isinstance(value, dict):
@@ -104,7 +104,7 @@ def from_dict(cls, data: dict, where: str = "config"):
         raise ConfigError(
             f"{where}: unknown key(s) {', '.join(unknown)}; {cls.__name__} takes: {', '.join(sorted(names))}"
         )
-    kwargs = {key: _coerce(value, hints[key], f"{where}.{key}") for key, value in data.items()}
+    kwargs = {key: coerce(value, hints[key], f"{where}.{key}") for key, value in data.items()}
     try:
         return cls(**kwargs)
     except (TypeError, ValueError) as err:

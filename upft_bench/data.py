@@ -29,7 +29,6 @@ Choices made here (tasks/README.md lists them too):
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import random
 import re
@@ -37,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from upft_bench.errors import InputError
+from upft_bench.jsonl import read_jsonl
 
 
 @dataclass(frozen=True)
@@ -153,18 +153,9 @@ def _read_jsonl(path: Path) -> list[dict]:
         raise DataError(f"{path} not found: the data directory has the folder {path.parent.name}/ but not "
                         f"{path.name} (expected layout: see tasks/README.md)")
     rows = []
-    with open(path, encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise DataError(f"{path} line {lineno}: not valid JSON ({err.msg} at column {err.colno})") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path} line {lineno}: expected a JSON object, got {type(row).__name__}")
-            row["_line"] = lineno
-            rows.append(row)
+    for number, row in read_jsonl(path, DataError):
+        row["_line"] = number
+        rows.append(row)
     return rows
 
 

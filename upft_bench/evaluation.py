@@ -34,8 +34,9 @@ from pathlib import Path
 
 from upft_bench import tasks_dir
 from upft_bench.atomic import write_lines, write_text
+from upft_bench.compute import model_shape
 from upft_bench.console import say
-from upft_bench.prompts import SYSTEM_PROMPTS
+from upft_bench.prompts import system_prompt
 from upft_bench.quiet import lm_eval_quietly
 
 METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "correct", "mean_output_tokens",
@@ -67,7 +68,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
         raise ValueError("no tasks given")
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
-    system_text = system_prompt_text(system)
+    system_text = system_prompt(system, literal=True)
     root = resolve_data_dir(data_dir)  # a bad path fails here, before the model loads
     manager = task_manager(root)
     plan = {name: task_leaves(name, manager) for name in names}
@@ -75,7 +76,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
 
     lm = load_lm(model_path, backend=backend, batch_size=batch_size, device=device)
     tokenizer = lm.tokenizer
-    shape = _model_shape(lm, model_path)
+    shape = model_shape(model_path, getattr(getattr(lm, "model", None), "config", None))
     chat = bool(getattr(tokenizer, "chat_template", None))
     # lm-eval puts the system text in a system turn; without a template it concatenates it with the question.
     instruction = None if system_text is None else system_text if chat else system_text + "\n\n"
@@ -160,13 +161,6 @@ def _finished(out: Path, settings: dict, leaves: list[str]) -> tuple[dict, dict,
     if rows and os.environ.get("RANK", "0") == "0":
         say(f"[eval] reusing finished task(s) {', '.join(rows)} from {out}")
     return rows, raw, samples
-
-
-def system_prompt_text(system: str | None) -> str | None:
-    """A prompt style name or literal system text -> the system text (None for no system turn)."""
-    if system is None:
-        return None
-    return SYSTEM_PROMPTS[system] if system in SYSTEM_PROMPTS else system
 
 
 def task_manager(data_dir: str | Path | None = None, include_defaults: bool = False):
@@ -262,17 +256,6 @@ def _task_row(task: str, res: dict, task_samples: list[dict], tokenizer, seconds
         "question_ids": [str(s["doc"]["id"]) for s in ordered],
         "outcomes": outcomes,
     }
-
-
-def _model_shape(lm, model_path):
-    """The evaluated model's shape for FLOPs, or None when its config is not a decoder it knows."""
-    from upft_bench.compute import ModelShape
-
-    config = getattr(getattr(lm, "model", None), "config", None)
-    try:
-        return ModelShape.from_config(config) if config is not None else ModelShape.from_model_dir(model_path)
-    except (OSError, ValueError):
-        return None
 
 
 def _group_row(rows: list[dict], member_samples: list[list[dict]]) -> dict:

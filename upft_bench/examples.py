@@ -16,6 +16,7 @@ from typing import Iterable
 
 from upft_bench.atomic import write_lines
 from upft_bench.errors import InputError
+from upft_bench.jsonl import read_jsonl
 
 
 @dataclass
@@ -87,21 +88,7 @@ def _parse_row(row, where: str) -> Example:
 
 def read_examples(path: str | Path) -> list[Example]:
     """Read a JSONL file of examples, one object per line (blank lines skipped); fail loudly on a bad row."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ExamplesError(f"{path}: cannot read examples: {err.strerror or err}") from err
-    examples = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        where = f"{path} row {number}"
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise ExamplesError(f"{where}: not valid JSON: {err.msg}") from err
-        examples.append(_parse_row(row, where))
+    examples = [_parse_row(row, f"{path} line {number}") for number, row in read_jsonl(path, ExamplesError)]
     if not examples:
         raise ExamplesError(f"{path}: no examples")
     return examples

@@ -10,14 +10,33 @@ hold for the whole experiment: the sections that take them follow the top level.
 from __future__ import annotations
 
 import os
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from upft_bench.config import ConfigError, dump_yaml, load_dataclass
+from upft_bench.config import ConfigError, coerce, dump_yaml, load_dataclass
 from upft_bench.methods import METHOD_IDS, MethodConfig
 from upft_bench.pretrain import PretrainConfig
 from upft_bench.sampling import SamplingConfig
-from upft_bench.train import TrainConfig
+from upft_bench.train import RESULT_NEUTRAL, TrainConfig
+
+# The sections whose settings may vary per method (a sweep, per_method): they change training, never sampling.
+_PER_METHOD_SECTIONS = {"train": TrainConfig, "method": MethodConfig}
+
+
+def setting_value(key: str, value, where: str):
+    """`value` converted to the type of the field `key` names (`train.lr` -> float); errors name `where` and key.
+
+    A key must name a field of a sweepable section (`train.lr`, `method.prefix_tokens`); seeds and the prompt
+    style are not per-method settings.
+    """
+    section, _, name = str(key).partition(".")
+    classes = _PER_METHOD_SECTIONS
+    hints = typing.get_type_hints(classes[section]) if section in classes else {}
+    if name not in hints or name in ("seed", "system"):
+        raise ValueError(f"{where}: {key!r} is not a setting that can vary per method; use train.<field> or "
+                         f"method.<field> (not seed or system), e.g. train.lr")
+    return coerce(value, hints[name], f"{where}.{key}")
 
 
 @dataclass
@@ -154,8 +173,6 @@ class ExperimentConfig:
             if section.system != self.eval.system:
                 raise ValueError(f"{label}.system ({section.system!r}) differs from eval.system "
                                  f"({self.eval.system!r}); the prompt must be the same everywhere")
-        from upft_bench.selection import setting_value
-
         for key, values in self.sweep.items():
             if not isinstance(values, list) or not values:
                 raise ValueError(f"sweep: {key} needs a list of one or more values, got {values!r}")
@@ -234,7 +251,7 @@ def runs(cfg: ExperimentConfig) -> list[tuple[str | None, ExperimentConfig]]:
 
 
 # Settings that change no result (how often training saves and logs), left out when configs are compared.
-_NO_EFFECT = {"train": ("save_every", "keep_checkpoints", "log_every")}
+_NO_EFFECT = {"train": RESULT_NEUTRAL}
 
 
 def _comparable(section: str, value, other):

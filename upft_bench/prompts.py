@@ -26,13 +26,16 @@ SYSTEM_PROMPTS: dict[str, str | None] = {
 }
 
 
-def system_prompt(style: str | None) -> str | None:
-    """The system instruction of a prompt style (None, "none", "qwen_boxed"), with a clear error otherwise."""
+def system_prompt(style: str | None, literal: bool = False) -> str | None:
+    """The one resolver of system prompts: the instruction of a prompt style (None, "none", "qwen_boxed"); with
+    `literal`, any other string is itself the system text (lm-eval's system_instruction), else a clear error."""
     if style is None:
         return None
-    if style not in SYSTEM_PROMPTS:
-        raise ValueError(f"unknown prompt style {style!r}; known: {', '.join(SYSTEM_PROMPTS)}")
-    return SYSTEM_PROMPTS[style]
+    if style in SYSTEM_PROMPTS:
+        return SYSTEM_PROMPTS[style]
+    if literal:
+        return style
+    raise ValueError(f"unknown prompt style {style!r}; known: {', '.join(SYSTEM_PROMPTS)}")
 
 
 def chat_messages(question: str, system: str | None = None, instruction: str = "") -> list[dict]:

@@ -3,7 +3,7 @@
     from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_metrics
     row = MethodResult.of(METHODS["upft"], SampleCost(sampled_tokens=4479, ...), TrainSummary(tuned_tokens=4749, ...),
                           tasks={"upft_synth": {"exact_match": 0.23, ...}}, eval_seconds=7.2)
-    metrics = build_metrics(cfg, base_model, {"upft": row, ...}, tasks=["upft_synth"], total_seconds=451.2)
+    metrics = build_metrics(to_dict(cfg), base_model, {"upft": row, ...}, tasks=["upft_synth"], total_seconds=451.2)
 
 Every figure here comes from the run's own files: sample pools (`sampled_tokens`, `samples`), train_stats.json
 (`tuned_tokens`, `train_seconds`, ...), lm-eval output (`tasks`). `upft_bench.report` renders metrics.json,
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
-from upft_bench.config import to_dict
 from upft_bench.methods import COST_REFERENCE
 
 UNITS = {
@@ -127,9 +126,10 @@ class MethodResult(TrainSummary, SampleCost, _Identity):
                    validation=validation or [], selection_flops=selection_flops)
 
 
-def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: list[str], total_seconds: float
-                  ) -> dict:
-    """metrics.json: every row with its mean accuracy over `tasks` and its costs relative to COST_REFERENCE."""
+def build_metrics(config: dict, base_model: str, rows: dict[str, MethodResult], tasks: list[str],
+                  total_seconds: float) -> dict:
+    """metrics.json: every row with its mean accuracy over `tasks` and its costs relative to COST_REFERENCE.
+    `config` is the run's resolved experiment config as data (`upft_bench.config.to_dict`), recorded whole."""
     from upft_bench.paper import paper_model
 
     for row in rows.values():
@@ -144,19 +144,20 @@ def build_metrics(cfg, base_model: str, rows: dict[str, MethodResult], tasks: li
         row.flops_vs_rft_pct = {phase: _percent(getattr(row, f"{phase}_flops"), reference, f"{phase}_flops")
                                 for phase in ("sample", "train", "eval", "total")}
     questions = _hoist_question_ids(rows)
+    model, data = config["model"], config["data"]
     metrics = {
-        "name": cfg.name,
+        "name": config["name"],
         "base_model": base_model,
-        "paper_model": cfg.model.paper_name or paper_model(cfg.model.path),
+        "paper_model": model["paper_name"] or paper_model(model["path"]),
         "tasks": tasks,
-        "requested_tasks": list(cfg.eval.tasks),
-        "train_questions": f"{cfg.data.train}/{cfg.data.train_split} (limit {cfg.data.train_limit})",
-        "seed": cfg.seed,
+        "requested_tasks": list(config["eval"]["tasks"]),
+        "train_questions": f"{data['train']}/{data['train_split']} (limit {data['train_limit']})",
+        "seed": config["seed"],
         "methods": {name: asdict(row) for name, row in rows.items()},
         "questions": questions,
         "total_seconds": round(total_seconds, 2),
         "units": UNITS,
-        "config": to_dict(cfg),
+        "config": config,
     }
     metrics["comparisons"] = paired_comparisons([metrics])
     return metrics
@@ -167,16 +168,17 @@ def _percent(value, reference, key: str) -> float | None:
     return round(100.0 * value / denom, 2) if denom and value is not None else None
 
 
-def build_experiment_metrics(cfg, runs: list[dict], total_seconds: float) -> dict:
-    """metrics.json of a several-seed experiment: every run's metrics, and paired statistics over all runs."""
+def build_experiment_metrics(config: dict, runs: list[dict], total_seconds: float) -> dict:
+    """metrics.json of a several-seed experiment: every run's metrics, and paired statistics over all runs.
+    `config` is the experiment's resolved config as data (`upft_bench.config.to_dict`)."""
     first = runs[0]
     for run in runs:  # a run finished before a change to the statistics gets them afresh
         run["comparisons"] = paired_comparisons([run])
     metrics = {
-        "name": cfg.name,
+        "name": config["name"],
         "kind": "experiment",
         "seeds": [r["seed"] for r in runs],
-        "base_seeds": [r["config"]["pretrain"]["seed"] for r in runs] if cfg.base_seeds else None,
+        "base_seeds": [r["config"]["pretrain"]["seed"] for r in runs] if config["base_seeds"] else None,
         "base_model": first["base_model"] if len({r["base_model"] for r in runs}) == 1 else None,
         "paper_model": first["paper_model"],
         "tasks": first["tasks"],
@@ -184,7 +186,7 @@ def build_experiment_metrics(cfg, runs: list[dict], total_seconds: float) -> dic
         "runs": runs,
         "total_seconds": round(total_seconds, 2),
         "units": UNITS,
-        "config": to_dict(cfg),
+        "config": config,
     }
     return metrics
 

@@ -42,6 +42,7 @@ from typing import Literal
 from upft_bench.atomic import write_lines
 from upft_bench.data import Question
 from upft_bench.errors import InputError
+from upft_bench.jsonl import read_jsonl
 from upft_bench.prompts import (
     encode_prompt,
     end_of_turn_id,
@@ -281,30 +282,17 @@ def _generate_vllm(llm, rows: list[_Row], settings: dict, stop_ids: set[int]):
 # ---------------------------------------------------------------------------------------------- files
 def _read_samples(path: Path, tolerate_torn_tail: bool) -> tuple[dict, list[Sample]]:
     """Header and samples of a samples file; a torn last line is dropped when `tolerate_torn_tail`."""
-    lines = path.read_text(encoding="utf-8").split("\n")
-    complete = lines[:-1]  # text after the last newline was never finished
-    if lines[-1].strip() and not tolerate_torn_tail:
-        complete = lines
-    if not complete:
+    rows = read_jsonl(path, SamplesFileError, tolerate_torn_tail)
+    if not rows:
         raise SamplesFileError(f"{path}: empty samples file (no header)")
-    try:
-        header = json.loads(complete[0])
-    except json.JSONDecodeError as err:
-        raise SamplesFileError(f"{path} line 1: header is not valid JSON: {err.msg}") from err
-    if not isinstance(header, dict) or header.get("format") != "upft-bench-samples":
-        raise SamplesFileError(f"{path} line 1: not an upft-bench samples header")
+    number, header = rows[0]
+    if header.get("format") != "upft-bench-samples":
+        raise SamplesFileError(f"{path} line {number}: not an upft-bench samples header")
     names = {f.name for f in fields(Sample)}
     samples = []
-    for number, line in enumerate(complete[1:], start=2):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as err:
-            raise SamplesFileError(f"{path} line {number}: not valid JSON: {err.msg}") from err
-        if not isinstance(row, dict) or set(row) != names:
-            got = sorted(row) if isinstance(row, dict) else type(row).__name__
-            raise SamplesFileError(f"{path} line {number}: expected fields {sorted(names)}, got {got}")
+    for number, row in rows[1:]:
+        if set(row) != names:
+            raise SamplesFileError(f"{path} line {number}: expected fields {sorted(names)}, got {sorted(row)}")
         samples.append(Sample(**row))
     return header, samples
 

@@ -19,29 +19,6 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
-SWEEPABLE = ("train", "method")  # sections whose settings change training, never sampling
-
-
-def setting_value(key: str, value, where: str):
-    """`value` converted to the type of the field `key` names (`train.lr` -> float); errors name `where` and key.
-
-    A key must name a field of a sweepable section (`train.lr`, `method.prefix_tokens`); seeds and the prompt
-    style are not per-method settings.
-    """
-    import typing
-
-    from upft_bench.config import _coerce
-    from upft_bench.methods import MethodConfig
-    from upft_bench.train import TrainConfig
-
-    classes = {"train": TrainConfig, "method": MethodConfig}
-    section, _, name = str(key).partition(".")
-    hints = typing.get_type_hints(classes[section]) if section in classes else {}
-    if name not in hints or name in ("seed", "system"):
-        raise ValueError(f"{where}: {key!r} is not a setting that can vary per method; use train.<field> or "
-                         f"method.<field> (not seed or system), e.g. train.lr")
-    return _coerce(value, hints[name], f"{where}.{key}")
-
 
 def grid(sweep: dict[str, list]) -> list[dict]:
     """Every combination of the sweep's values, first key slowest; [{}] without a sweep."""
@@ -105,15 +82,12 @@ def validate(model_path: str, questions, cfg, out_path: Path) -> dict:
 
 
 def _flops(model_path: str, samples) -> int | None:
-    from transformers import AutoTokenizer
+    """Generation FLOPs of the validation samples (None when the model's shape is unknown)."""
+    from upft_bench.compute import model_shape, sampling_flops
+    from upft_bench.models import load_tokenizer
 
-    from upft_bench.compute import ModelShape, sampling_flops
-
-    try:
-        shape = ModelShape.from_model_dir(model_path)
-    except (OSError, ValueError):
-        return None
-    return sampling_flops(shape, samples, AutoTokenizer.from_pretrained(model_path))
+    shape = model_shape(model_path)
+    return sampling_flops(shape, samples, load_tokenizer(model_path)) if shape else None
 
 
 def choose(scores: list[tuple[dict, dict]]) -> int:

@@ -18,19 +18,20 @@ from __future__ import annotations
 import contextlib
 import json
 import math
-import os
 import platform
 import random
 import shutil
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any, NamedTuple
 
 from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.examples import Example, ExamplesError, count_tuned_tokens, loss_positions
 
-# Test hook: exit hard (no cleanup, like a kill) right after this optimizer step; see tests/test_train.py.
-CRASH_ENV = "UPFT_BENCH_CRASH_AFTER_STEP"
+# TrainConfig fields that change no result (how often training saves and logs): a resumed run and a config
+# comparison (upft_bench.experiment.changed_sections) ignore them.
+RESULT_NEUTRAL = ("save_every", "keep_checkpoints", "log_every")
 
 
 @dataclass
@@ -114,6 +115,18 @@ def plan_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, buc
         batches += [chunk[j : j + batch_size] for j in range(0, len(chunk), batch_size)]
     rng.shuffle(batches)
     return batches
+
+
+def trained_positions(examples, config) -> list[int]:
+    """Input positions of every example each time the training loop processes it (`upft_bench.train.TrainConfig`):
+    the loop's own data order (`plan_batches`, cut at max_steps) over the examples truncated to max_length; a
+    sequence of n ids has n-1 input positions (inputs are ids[:-1])."""
+    lengths = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[0] for e in examples]
+    schedule = [batch for epoch in range(config.epochs)
+                for batch in plan_batches(lengths, config.batch_size, config.seed or 0, epoch, config.bucket_batches)]
+    if config.max_steps:
+        schedule = schedule[: config.max_steps]
+    return [lengths[i] - 1 for batch in schedule for i in batch]
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
@@ -269,7 +282,7 @@ def _config_record(config: TrainConfig) -> dict:
 def _resume_key(config: TrainConfig) -> dict:
     """The config fields that shape the result; logging and checkpoint cadence may change on resume."""
     data = _config_record(config)
-    return {k: v for k, v in data.items() if k not in ("save_every", "keep_checkpoints", "log_every")}
+    return {k: v for k, v in data.items() if k not in RESULT_NEUTRAL}
 
 
 def _fingerprint(rows: list[tuple[list[int], int]]) -> str:
@@ -348,7 +361,6 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
         return finished
     start_step, elapsed, curve, window = start
 
-    crash_after = int(os.environ.get(CRASH_ENV, "0") or 0)
     bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not accelerator.is_main_process)
     # The log window's loss sum stays on the device in float64 (the Python float it replaces): it is read only at
     # log and checkpoint points, so no step waits for the device just to keep a running sum.
@@ -373,18 +385,18 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
             filler = not idx
             idx = batch[:1] if filler else idx
             weight = torch.full((len(idx),), 0.0 if filler else 1.0, device=device)
-            inputs, keep, row_of, flat_targets, n_tokens, n_seen = _micro_batch([rows[i] for i in idx], pad_id, device)
-            seen_tokens += 0 if filler else n_seen
+            mb = _micro_batch([rows[i] for i in idx], pad_id, device)
+            seen_tokens += 0 if filler else mb.n_seen
             sync = m == n_micro - 1
             with (contextlib.nullcontext() if sync else accelerator.no_sync(model)):
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                     # No attention mask: with right padding a causal model's real tokens never see a pad, and
                     # without a mask SDPA takes its causal fast path. Pad positions only have -100 targets.
-                    with head.only(keep):
-                        logits = head.select(forward(input_ids=inputs, use_cache=False).logits, keep)
-                token_loss = F.cross_entropy(logits.float(), flat_targets, reduction="none")
+                    with head.only(mb.keep):
+                        logits = head.select(forward(input_ids=mb.inputs, use_cache=False).logits, mb.keep)
+                token_loss = F.cross_entropy(logits.float(), mb.targets, reduction="none")
                 # Mean over each sequence's response tokens.
-                seq_loss = torch.zeros(len(idx), device=device).index_add(0, row_of, token_loss) / n_tokens
+                seq_loss = torch.zeros(len(idx), device=device).index_add(0, mb.row_of, token_loss) / mb.n_tokens
                 # Sum here, divide by the GLOBAL sequence count; DDP averages gradients over processes, so x world.
                 loss = (seq_loss * weight).sum() * world / len(batch)
                 accelerator.backward(loss)
@@ -410,14 +422,11 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
             _save_checkpoint(accelerator, output_dir, config, {
                 "step": done, "run": run_id, "train_seconds": elapsed + time.perf_counter() - t0,
                 "loss_curve": curve, "window": [window_loss.item(), window_steps]})
-        if crash_after and done == crash_after:
-            os._exit(17)
     bar.close()
     head.remove()
     run_seconds = max(time.perf_counter() - t0, 1e-9)
-    return _finish(accelerator, model, tokenizer, examples, config, output_dir, bf16=bf16, run_id=run_id,
-                   schedule=schedule, start_step=start_step, elapsed=elapsed + run_seconds,
-                   run_seconds=run_seconds, seen_tokens=seen_tokens, curve=curve)
+    run = _Run(accelerator, tokenizer, config, output_dir, bf16, run_id, schedule)
+    return _finish(run, model, examples, _Progress(start_step, elapsed + run_seconds, run_seconds, seen_tokens, curve))
 
 
 def _optimizer(model, config: TrainConfig, device):
@@ -480,25 +489,61 @@ def _resume_state(accelerator, output_dir: Path, run_id: dict, resume: bool):
     return None, start
 
 
-def _micro_batch(rows: list[tuple[list[int], int]], pad_id: int, device):
-    """One micro-batch on `device`: (inputs, loss positions, their rows, their targets, loss tokens per row,
-    real token count)."""
+class MicroBatch(NamedTuple):
+    """One micro-batch on the device: the inputs, the flat row-major positions that carry loss with their rows and
+    targets, the loss tokens per row, and the real (unpadded) token count."""
+
+    inputs: Any
+    keep: Any
+    row_of: Any
+    targets: Any
+    n_tokens: Any
+    n_seen: int
+
+
+def _micro_batch(rows: list[tuple[list[int], int]], pad_id: int, device) -> MicroBatch:
+    """Collate `rows` and move them to `device`; the loss positions are found on the host (no device sync)."""
     inputs, targets, mask = collate(rows, pad_id)
-    # The positions that carry loss, flat and row-major (host side: no device sync), their rows and targets.
     keep = (targets != -100).flatten().nonzero().squeeze(1)
     n_tokens = (targets != -100).sum(dim=1).to(device)
     row_of = (keep // targets.shape[1]).to(device)
     flat_targets = targets.flatten()[keep].to(device)
-    return inputs.to(device), keep.to(device), row_of, flat_targets, n_tokens, int(mask.sum())
+    return MicroBatch(inputs.to(device), keep.to(device), row_of, flat_targets, n_tokens, int(mask.sum()))
 
 
-def _finish(accelerator, model, tokenizer, examples: list[Example], config: TrainConfig, output_dir: Path, *,
-            bf16: bool, run_id: dict, schedule: list, start_step: int, elapsed: float, run_seconds: float,
-            seen_tokens: int, curve: list) -> dict:
+@dataclass
+class _Run:
+    """What every step of a training run, its checkpoints and its end share."""
+
+    accelerator: Any
+    tokenizer: Any
+    config: TrainConfig
+    output_dir: Path
+    bf16: bool
+    run_id: dict
+    schedule: list  # (epoch, global batch) per optimizer step
+
+
+@dataclass
+class _Progress:
+    """What the loop measured: where this call started, seconds (earlier sessions included, and this call's loop
+    alone), real tokens processed by this process, and the loss curve."""
+
+    start_step: int
+    elapsed: float
+    run_seconds: float
+    seen_tokens: int
+    curve: list
+
+
+def _finish(run: _Run, model, examples: list[Example], progress: _Progress) -> dict:
     """The run's stats; the main process writes the final model and train_stats.json, each atomically."""
     import torch
 
-    seen_tokens = int(accelerator.reduce(torch.tensor(seen_tokens, device=accelerator.device), reduction="sum"))
+    accelerator, config, schedule, curve = run.accelerator, run.config, run.schedule, progress.curve
+    start_step, run_seconds = progress.start_step, progress.run_seconds
+    seen_tokens = int(accelerator.reduce(torch.tensor(progress.seen_tokens, device=accelerator.device),
+                                         reduction="sum"))
 
     # Final model, atomically: weights + tokenizer + chat template, loadable by from_pretrained and lm-eval's hf.
     accelerator.wait_for_everyone()
@@ -514,7 +559,7 @@ def _finish(accelerator, model, tokenizer, examples: list[Example], config: Trai
     stats = {
         "tuned_tokens": tuned,
         "tuned_tokens_all_epochs": tuned_all,
-        "train_seconds": round(elapsed, 3),
+        "train_seconds": round(progress.elapsed, 3),
         "steps": total_steps,
         "examples": len(examples),
         "epochs": config.epochs,
@@ -527,17 +572,17 @@ def _finish(accelerator, model, tokenizer, examples: list[Example], config: Trai
         "tuned_tokens_per_second": round(tuned_run / run_seconds, 1),
         "final_loss": curve[-1]["loss"] if curve else None,
         "loss_curve": curve,
-        "hardware": _hardware(accelerator, bf16),
-        "run": run_id,
+        "hardware": _hardware(accelerator, run.bf16),
+        "run": run.run_id,
         "config": _config_record(config),
     }
     if accelerator.is_main_process:
-        tmp = temp_path(output_dir / "model")
+        tmp = temp_path(run.output_dir / "model")
         shutil.rmtree(tmp, ignore_errors=True)
         unwrapped.save_pretrained(tmp, state_dict=accelerator.get_state_dict(model))
-        tokenizer.save_pretrained(tmp)
-        replace_dir(tmp, output_dir / "model")
-        write_json(output_dir / "train_stats.json", stats)
+        run.tokenizer.save_pretrained(tmp)
+        replace_dir(tmp, run.output_dir / "model")
+        write_json(run.output_dir / "train_stats.json", stats)
     accelerator.wait_for_everyone()
     return stats
 

@@ -231,7 +231,7 @@ def serve():
     import sympy
 
     from . import latex, values  # noqa: F401  (import cost paid before "ready")
-    from .judging import Verdict, judge_symbolic
+    from .symbolic import Verdict, judge_symbolic
 
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     out = sys.stdout.buffer
