@@ -31,8 +31,16 @@ import random
 import time
 from pathlib import Path
 
+from tabulate import tabulate
+
 from upft_bench.atomic import atomic_path, write_json, write_text
 from upft_bench.console import say
+from upft_bench.data import load_questions
+from upft_bench.gguf import resolve_model
+from upft_bench.grading import grade_many
+from upft_bench.prefixes import chain_summary, first_error, holds_reasoning, other_prefix, prefix_consistency, summarize
+from upft_bench.pretrain import build_base_model
+from upft_bench.sampling import SampleRequest, sample_solutions
 
 PREMISE_SHARE = 0.5  # prefixes "largely shared": the most common prefix carries at least this share of samples
 PREMISE_GAP = 2.0  # continuations "about as accurate": within this many points of the full samples (or better)
@@ -42,15 +50,12 @@ PREMISE_GAP = 2.0  # continuations "about as accurate": within this many points 
 
 def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
     """All four analyses for `cfg` (an ExperimentConfig) on `model` (default: the config's base model)."""
+    # heavy (transformers): loaded on use
     from transformers import AutoTokenizer
-
-    from upft_bench.data import load_questions
-    from upft_bench.grading import grade_many
 
     settings = cfg.analyze
     out = Path(out)
     started = time.time()
-    from upft_bench.gguf import resolve_model
 
     model = resolve_model(model, announce=say) if model else _base_model(cfg)
     tokenizer = AutoTokenizer.from_pretrained(model)
@@ -98,17 +103,12 @@ def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
 
 def _base_model(cfg) -> str:
     if cfg.model.path:
-        from upft_bench.gguf import resolve_model
-
         return resolve_model(cfg.model.path, cfg.model.gguf_file, announce=say)
-    from upft_bench.pretrain import build_base_model
 
     return str(build_base_model(cfg.pretrain))
 
 
 def _request(question, n: int, max_new: int, prefix: tuple[int, ...] = ()):
-    from upft_bench.sampling import SampleRequest
-
     return SampleRequest(question, n, max(1, max_new - len(prefix)), tuple(prefix))
 
 
@@ -116,8 +116,6 @@ def _pool(model: str, requests, cfg, out: Path, name: str, cost: dict, sampling=
     """Samples for `requests` in a pool file named by their content (cached, resumable), counted in `cost`.
 
     `sampling` (default the config's) sets the decoding, e.g. temperature 0 for greedy."""
-    from upft_bench.sampling import sample_solutions
-
     digest = hashlib.sha256()
     for r in requests:
         digest.update(f"{r.question.id}\t{r.n}\t{r.max_new_tokens}\t{list(r.prefix_ids)}\n".encode())
@@ -134,9 +132,6 @@ def _grade(pairs, cfg, grade_many) -> list[bool]:
 
 def _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, cost) -> dict:
     """Consistency, continuation accuracy and prefix content at one k."""
-    from upft_bench.grading import grade_many
-    from upft_bench.prefixes import holds_reasoning, other_prefix, prefix_consistency, summarize
-
     stats, tops, others, reasoning = [], {}, {}, []
     for q in questions:
         prefixes = [tuple(s.token_ids[:k]) for s, _ in per_question[q.id]]
@@ -172,8 +167,6 @@ def _analyse_k(k, questions, per_question, model, tokenizer, cfg, out, max_new, 
 
 def _errors(questions, per_question, tokenizer) -> dict:
     """Where the chains of the full samples first go wrong (synthetic task: checkable steps)."""
-    from upft_bench.prefixes import chain_summary, first_error, summarize
-
     records, offsets, kinds, at_trick = [], [], {}, []
     for q in questions:
         tricky = {int(step) + 1 for step, _kind in q.meta.get("tricks", ())}  # 1-based, as first_wrong_step
@@ -225,8 +218,6 @@ def reading(results: dict, k: int) -> str:
 
 
 def render(results: dict, k: int) -> str:
-    from tabulate import tabulate
-
     rows = []
     for kk, r in results["ks"].items():
         q = r["top_share"]
@@ -280,9 +271,11 @@ def _share(x) -> str:
 
 def plot(results: dict, path: Path) -> None:
     """Prefix agreement and continuation accuracy against k (in the style of the paper's prefix figures)."""
+    # heavy (matplotlib): loaded on use
     import matplotlib
 
     matplotlib.use("Agg")
+    # heavy (matplotlib): loaded on use
     import matplotlib.pyplot as plt
 
     ks = [int(k) for k in results["ks"]]

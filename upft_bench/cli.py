@@ -15,7 +15,7 @@ import os
 import click
 
 from upft_bench.commands import DEBUG_ENV
-from upft_bench.quiet import VERBOSE_ENV
+from upft_bench.quiet import VERBOSE_ENV, quiet_libraries
 
 # Commands that load models: transformers' and datasets' bars and logs are silenced there (upft_bench.quiet).
 HEAVY = {"compare", "analyze", "pretrain", "sample", "build", "train", "eval"}
@@ -60,7 +60,6 @@ class LazyGroup(click.Group):
             return None
         module_name, attr = target.split(":")
         if name in HEAVY:  # before the command's module imports transformers, datasets or lm-eval
-            from upft_bench.quiet import quiet_libraries
 
             quiet_libraries()
         try:

@@ -32,6 +32,7 @@ import yaml
 
 from upft_bench import data, evaluation, sampling, selection
 from upft_bench import train as training
+from upft_bench.analysis import run_analysis
 from upft_bench.atomic import write_json, write_text
 from upft_bench.compute import model_shape, sampling_flops, training_flops
 from upft_bench.config import dump_yaml, to_dict
@@ -39,9 +40,12 @@ from upft_bench.console import say
 from upft_bench.errors import RunFolderError
 from upft_bench.examples import write_examples
 from upft_bench.experiment import ExperimentConfig, changed_sections, runs
+from upft_bench.gguf import resolve_model
 from upft_bench.launch import run_launched
 from upft_bench.methods import METHODS, Method
 from upft_bench.models import load_tokenizer
+from upft_bench.pretrain import build_base_model
+from upft_bench.report import render_report
 from upft_bench.resources import measure
 from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_experiment_metrics, build_metrics
 
@@ -142,8 +146,6 @@ def _remember_evals(metrics: dict, out: Path, shared: dict) -> None:
 
 def _report(metrics: dict, out: Path) -> None:
     """Phase 3: metrics.json, then compare.md and compare.png rendered from it."""
-    from upft_bench.report import render_report  # matplotlib: only once there is something to draw
-
     write_json(out / "metrics.json", metrics)
     render_report([metrics], out)
 
@@ -209,12 +211,8 @@ class Comparison:
             t0 = time.time()
             model = self.cfg.model
             if model.path:
-                from upft_bench.gguf import resolve_model
-
                 base = resolve_model(model.path, model.gguf_file, announce=say)
             else:
-                from upft_bench.pretrain import build_base_model  # the tiny model's recipe: only when it is built
-
                 base = str(build_base_model(self.cfg.pretrain))
             info = self.phases.mark("base_model", {"path": base, "seconds": round(time.time() - t0, 2)})
             say(f"[base model] {base} ({info['seconds']:.1f} s)")
@@ -224,8 +222,6 @@ class Comparison:
         """The prefix analyses on the base model (upft_bench.analysis), into `out`/analysis."""
         info = self.phases.done("analysis")
         if info is None:
-            from upft_bench.analysis import run_analysis  # only with `analysis: true`
-
             results = run_analysis(self.cfg, self.out / "analysis", model=self.base)
             info = self.phases.mark("analysis", {"path": "analysis/analysis.md", "reading": results["reading"]})
         return info

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from upft_bench.errors import InputError
 from upft_bench.jsonl import read_jsonl
+from upft_bench.synthetic import SPLITS, generate_problems
 
 
 @dataclass(frozen=True)
@@ -162,6 +163,7 @@ def _read_jsonl(path: Path) -> list[dict]:
 def _hub_rows(name: str, split: str, root: Path | None):
     path, config, hub_split = HUB[name][split]
     try:
+        # heavy (datasets): loaded on use
         import datasets
 
         if name == "math12k":
@@ -325,8 +327,6 @@ def to_question(problem) -> Question:
 
 
 def _synth(split: str, n: int | None, seed: int | None) -> list[Question]:
-    from upft_bench.synthetic import SPLITS, generate_problems
-
     if split not in SPLITS:
         raise DataError(f"synth has no split {split!r}; it has: {', '.join(SPLITS)}")
     default_n, default_seed = SYNTH_DEFAULTS[split]

@@ -25,6 +25,8 @@ evaluates a share of the questions and the main one gathers them (`_data_paralle
 """
 from __future__ import annotations
 
+import hashlib
+import importlib.util
 import json
 import math
 import os
@@ -32,12 +34,16 @@ import re
 import time
 from pathlib import Path
 
+from tabulate import tabulate
+
 from upft_bench import tasks_dir
 from upft_bench.atomic import write_lines, write_text
-from upft_bench.compute import model_shape
+from upft_bench.compute import generation_flops, model_shape
 from upft_bench.console import say
+from upft_bench.data import resolve_data_dir
 from upft_bench.prompts import system_prompt
 from upft_bench.quiet import lm_eval_quietly
+from upft_bench.stats import accuracy_interval
 
 METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "correct", "mean_output_tokens",
            "eval_seconds")
@@ -58,9 +64,8 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     Under `accelerate launch` on N processes each process evaluates a share of the questions; the main one
     returns every question's rows and writes the files, the others return {}.
     """
+    # heavy (lm_eval): loaded on use
     import lm_eval
-
-    from upft_bench.data import resolve_data_dir
 
     names = [tasks] if isinstance(tasks, str) else list(tasks)
     names = [n.strip() for name in names for n in name.split(",") if n.strip()]
@@ -120,8 +125,6 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
 def _model_files(model_path) -> str | None:
     """A fingerprint of a local model folder's files (names, sizes, modification times): a model retrained in
     the same folder is another model. None for a Hub id."""
-    import hashlib
-
     folder = Path(model_path)
     if not folder.is_dir():
         return None
@@ -175,6 +178,7 @@ def task_manager(data_dir: str | Path | None = None, include_defaults: bool = Fa
 
 def task_leaves(name: str, manager) -> list[str]:
     """The tasks a task, group or tag name stands for, in order (error listing the known names)."""
+    # heavy (lm_eval): loaded on use
     from lm_eval.tasks._index import Kind
 
     entry = manager.task_index.get(name)
@@ -191,8 +195,7 @@ def task_leaves(name: str, manager) -> list[str]:
 
 def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: str | None = None):
     """An lm-eval LM for `model_path`: `hf` (transformers) or `vllm`; remote code is never trusted."""
-    import importlib.util
-
+    # heavy (lm_eval): loaded on use
     from lm_eval.api.registry import get_model
 
     if backend not in ("hf", "vllm"):
@@ -200,6 +203,7 @@ def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: 
     if backend == "vllm" and importlib.util.find_spec("vllm") is None:
         raise RuntimeError("backend 'vllm' needs vllm installed: pip install 'upft-bench[vllm]' (GPU machines)")
     if device is None:
+        # heavy (torch): loaded on use
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
@@ -208,6 +212,7 @@ def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: 
         return get_model("vllm").create_from_arg_obj(args, {"batch_size": batch_size})
     multi = int(os.environ.get("WORLD_SIZE", "1") or 1) > 1
     if multi and not str(device).startswith("cuda"):
+        # heavy (accelerate): loaded on use
         from accelerate import Accelerator
 
         Accelerator(cpu=True)  # the process group of CPU processes (gloo), which lm-eval's own Accelerator joins
@@ -230,8 +235,6 @@ def _data_parallel(lm):
 
 
 def _task_row(task: str, res: dict, task_samples: list[dict], tokenizer, seconds: float, shape=None) -> dict:
-    from upft_bench.compute import generation_flops
-
     metrics = res["results"][task]
     outputs = [s["filtered_resps"][0] for s in task_samples]
     for s, text in zip(task_samples, outputs):
@@ -288,6 +291,7 @@ def _number(value) -> float | None:
 def write_outputs(out: Path, rows: dict, raw: dict, samples: dict, settings: dict, complete: bool = True) -> None:
     """results_<task>.json (raw lm-eval), samples_<task>.jsonl, summary.json; each file replaced atomically.
     `complete` False: written after each finished task, so a later task's failure keeps what finished."""
+    # heavy (lm_eval): loaded on use
     from lm_eval.utils import handle_non_serializable
 
     out.mkdir(parents=True, exist_ok=True)
@@ -302,10 +306,6 @@ def write_outputs(out: Path, rows: dict, raw: dict, samples: dict, settings: dic
 
 def format_table(rows: dict) -> str:
     """A Markdown table of `evaluate`'s result."""
-    from tabulate import tabulate
-
-    from upft_bench.report import accuracy_interval
-
     body = []
     for name, r in rows.items():
         ci = accuracy_interval(r)

@@ -9,12 +9,16 @@ hold for the whole experiment: the sections that take them follow the top level.
 """
 from __future__ import annotations
 
+import json
 import os
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from upft_bench.config import ConfigError, coerce, dump_yaml, load_dataclass
+import yaml
+
+from upft_bench import baselines_dir
+from upft_bench.config import ConfigError, coerce, dump_yaml, from_dict, load_dataclass, to_dict
 from upft_bench.methods import METHOD_IDS, MethodConfig
 from upft_bench.pretrain import PretrainConfig
 from upft_bench.sampling import SamplingConfig
@@ -196,8 +200,6 @@ class ExperimentConfig:
 def load_experiment(path: str | Path | None = None, overrides: list[str] = ()) -> ExperimentConfig:
     """The experiment config from YAML (default: the shipped default.yaml) plus `key=value` overrides."""
     if path is None:
-        from upft_bench import baselines_dir
-
         path = baselines_dir() / "default.yaml"
     return load_dataclass(ExperimentConfig, path, overrides)
 
@@ -207,10 +209,6 @@ def sweep_overrides(sweeps: list[str], config, overrides: list[str]) -> list[str
     """`--sweep train.lr=1e-4,2e-4` options as config overrides (they replace the YAML's sweep), plus
     data.val_limit=100 when the config holds no validation questions. A malformed option is a ConfigError
     naming it."""
-    import json
-
-    import yaml
-
     grid = {}
     for item in sweeps:
         key, sep, values = item.partition("=")
@@ -235,7 +233,6 @@ def runs(cfg: ExperimentConfig) -> list[tuple[str | None, ExperimentConfig]]:
     """
     if not cfg.seeds and not cfg.base_seeds:
         return [(None, cfg)]
-    from upft_bench.config import from_dict, to_dict
 
     out = []
     for base_seed in cfg.base_seeds or [cfg.pretrain.seed]:
@@ -270,8 +267,6 @@ def changed_sections(before: dict, cfg: ExperimentConfig) -> list[str]:
     The method list alone may grow or shrink between runs of one experiment, so it never counts; nor do the
     checkpoint and log cadence of training, or a setting added since, at its null default.
     """
-    import yaml
-
     now = yaml.safe_load(dump_yaml(cfg))
     return sorted(k for k in set(before) | set(now) if k != "methods"
                   and _comparable(k, before.get(k), now.get(k)) != _comparable(k, now.get(k), before.get(k)))

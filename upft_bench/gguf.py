@@ -19,6 +19,7 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+from upft_bench import cache_root
 from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.errors import InputError
 
@@ -31,8 +32,6 @@ class GgufError(InputError):
 
 def cache_dir() -> Path:
     """Where converted GGUF models live: $UPFT_BENCH_CACHE/gguf, else ~/.cache/upft-bench/gguf."""
-    from upft_bench import cache_root
-
     return cache_root() / "gguf"
 
 
@@ -60,6 +59,7 @@ def context_length(path: str, gguf_file: str | None = None) -> int | None:
     """The context length a GGUF file declares (`<architecture>.context_length`), read from its header only."""
     folder, name = gguf_source(path, gguf_file) or (Path(path), "")
     file = _require(folder, name)
+    # heavy (gguf): loaded on use
     from gguf import GGUFReader
 
     fields = GGUFReader(str(file)).fields
@@ -101,9 +101,15 @@ def resolve_model(path: str, gguf_file: str | None = None, cache: str | Path | N
 
 
 def _convert(file: Path, out: Path, digest: str) -> None:
+    # heavy (torch): loaded on use
     import torch
     import transformers
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    # heavy (transformers): loaded on use
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+    )
 
     tokenizer = AutoTokenizer.from_pretrained(str(file.parent), gguf_file=file.name)
     loaded = AutoModelForCausalLM.from_pretrained(str(file.parent), gguf_file=file.name, dtype=torch.float32)

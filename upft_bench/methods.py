@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from upft_bench.data import DataError, Question
-from upft_bench.examples import Example
+from upft_bench.examples import Example, count_tuned_tokens
+from upft_bench.grading import grade_many
 from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt, end_of_turn_id, render_prompt, system_prompt
 from upft_bench.sampling import Sample, SampleRequest, SamplesFileError
 
@@ -131,8 +132,6 @@ def _prefix(tokenizer, question, sample: Sample, cfg: MethodConfig, eos: int) ->
 
 def _verified(questions, grouped, cfg: MethodConfig) -> dict[str, list[Sample]]:
     """Per question, its complete samples whose final answer the checker accepts (index order)."""
-    from upft_bench.grading import grade_many
-
     gold = {q.id: q for q in questions}
     candidates = [s for q in questions for s in grouped[q.id] if s.finish_reason == "stop"]
     verdicts = grade_many([(s.text, gold[s.question_id].answer, gold[s.question_id].kind) for s in candidates],
@@ -271,8 +270,6 @@ COST_REFERENCE = "rft"
 
 # ---------------------------------------------------------------------------------------------- CLI
 def examples_summary(examples: list[Example]) -> str:
-    from upft_bench.examples import count_tuned_tokens
-
     kinds: dict[str, int] = {}
     for e in examples:
         kinds[e.kind] = kinds.get(e.kind, 0) + 1

@@ -19,6 +19,8 @@ from pathlib import Path
 
 from tabulate import tabulate
 
+from upft_bench.report import experiment_groups, load_metrics, points
+from upft_bench.results import paired_outcomes, report_settings, runs_of
 from upft_bench.stats import (
     Components,
     difference_intervals,
@@ -138,9 +140,6 @@ def designs_table(rows: list[dict], unit: str) -> str:
 def plan_run(path: Path, margin: float | None, power: float, reference: str | None, max_units: int,
              max_questions: int | None, budget: float) -> str:
     """The planner's report for a finished run (a result folder or metrics.json)."""
-    from upft_bench.report import experiment_groups, load_metrics, points
-    from upft_bench.results import paired_outcomes, report_settings, runs_of
-
     metrics = load_metrics(path)
     parts = []
     for group in experiment_groups(runs_of(metrics)):

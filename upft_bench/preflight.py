@@ -13,9 +13,16 @@ where the data loader says so, the row and field (`upft_bench.data.DataError` me
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
 
+from upft_bench import selection
+from upft_bench.data import DataError, load_questions, source_of
 from upft_bench.errors import InputError
+from upft_bench.evaluation import task_leaves, task_manager
+from upft_bench.gguf import GgufError, context_length, gguf_source
+from upft_bench.methods import METHODS
+from upft_bench.tiny import build_model
 
 __all__ = ["PreflightError", "check", "check_model", "check_tasks"]
 
@@ -26,8 +33,6 @@ class PreflightError(InputError):
 
 def check(cfg) -> dict:
     """What `cfg` (an ExperimentConfig) will use, after checking it all; raises PreflightError on a problem."""
-    from upft_bench.data import DataError
-
     facts: dict = {}
     facts["context"] = _model_context(cfg)
     try:
@@ -47,10 +52,6 @@ def check(cfg) -> dict:
 def _model_context(cfg) -> int | None:
     """The model's context length in tokens (None when its config does not say)."""
     if not cfg.model.path:
-        import inspect
-
-        from upft_bench.tiny import build_model
-
         return inspect.signature(build_model).parameters["max_positions"].default
     return check_model(cfg.model.path, cfg.train.trust_remote_code, gguf_file=cfg.model.gguf_file)
 
@@ -60,8 +61,6 @@ def check_model(path: str, trust_remote_code: bool = False, key: str = "model.pa
     """Check that `path` is a model folder, a Hub id transformers resolves, or a GGUF file (a .gguf path, or a
     folder plus `gguf_file`); returns its context length in tokens (None when its config does not say). `key`
     names the setting in the error."""
-    from upft_bench.gguf import GgufError, context_length, gguf_source
-
     if gguf_source(path, gguf_file):
         try:
             return context_length(path, gguf_file)
@@ -75,6 +74,7 @@ def check_model(path: str, trust_remote_code: bool = False, key: str = "model.pa
             raise PreflightError(f"{key}: {path} has no config.json (not a save_pretrained folder)")
     elif path.startswith((".", "/", "~")) or path.count("/") > 1 or "\\" in path:
         raise PreflightError(f"{key}: no such folder {path}")
+    # heavy (transformers): loaded on use
     from transformers import AutoConfig
 
     try:
@@ -90,9 +90,6 @@ def check_model(path: str, trust_remote_code: bool = False, key: str = "model.pa
 
 
 def _train_questions(cfg) -> int:
-    from upft_bench.data import load_questions, source_of
-    from upft_bench.methods import METHODS
-
     if not any(METHODS[name].trains for name in cfg.methods):
         return 0
     data_dir = cfg.data.resolved_dir()
@@ -104,8 +101,6 @@ def _train_questions(cfg) -> int:
 
 
 def _validation_questions(cfg) -> int:
-    from upft_bench import selection
-
     try:
         return len(selection.validation_questions(cfg))
     except ValueError as err:
@@ -117,9 +112,6 @@ def check_tasks(names: list[str], data_dir: str | None, limit: int | None = None
     """Per leaf task of `names`: its question count and generation length (`max_gen_toks` overrides the task's),
     checked: the task exists, its questions load and are not empty, its generation fits `context` tokens.
     Raises PreflightError, or `upft_bench.data.DataError` naming the file, row and field of a malformed row."""
-    from upft_bench.data import load_questions, source_of
-    from upft_bench.evaluation import task_leaves, task_manager
-
     manager = task_manager()
     out = {}
     for name in names:

@@ -21,6 +21,7 @@ changed recipe never reuses a stale model; the folder is written under a tempora
 from __future__ import annotations
 
 import hashlib
+import importlib
 import json
 import shutil
 import statistics
@@ -30,9 +31,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from upft_bench import cache_root
+from upft_bench import train as training
 from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.console import say
+from upft_bench.data import load_questions
+from upft_bench.examples import Example
+from upft_bench.grading import extract_answer, is_correct
+from upft_bench.prompts import PREFIX_INSTRUCTION, render_prompt
 from upft_bench.synthetic import World, generate_corpus
+from upft_bench.tiny import SIZES, build_model, build_tokenizer
+from upft_bench.train import TrainConfig
 
 # Modules whose code decides the weights: a change to any of them changes the cache key.
 _RECIPE_MODULES = ("synthetic", "pretrain", "tiny", "prompts", "examples", "train")
@@ -74,8 +83,6 @@ class PretrainConfig:
     eval_questions: int = 300  # synthetic test questions for the quick check stored with the model (0: none)
 
     def __post_init__(self):
-        from upft_bench.tiny import SIZES
-
         self.prefix_tokens_range = tuple(int(v) for v in self.prefix_tokens_range)
         self.problem_steps = tuple(int(v) for v in self.problem_steps)
         checks = [
@@ -124,15 +131,12 @@ PRESETS = {
 
 def default_cache_dir() -> Path:
     """Where base models live: $UPFT_BENCH_CACHE/base-models, else ~/.cache/upft-bench/base-models."""
-    from upft_bench import cache_root
-
     return cache_root() / "base-models"
 
 
 def cache_key(config: PretrainConfig) -> str:
     """Hash of the config, the recipe's code and the library versions that shape the weights."""
-    import importlib
-
+    # heavy (torch): loaded on use
     import torch
     import transformers
 
@@ -146,10 +150,6 @@ def cache_key(config: PretrainConfig) -> str:
 
 def build_examples(config: PretrainConfig, tokenizer=None):
     """The corpus as training `Example`s (and the tokenizer, trained on corpus text when not given)."""
-    from upft_bench.examples import Example
-    from upft_bench.prompts import PREFIX_INSTRUCTION, render_prompt
-    from upft_bench.tiny import build_tokenizer
-
     lo, hi = config.problem_steps
     corpus = generate_corpus(config.n_examples, config.seed, world=config.world(),
                              prefix_tokens_range=config.prefix_tokens_range, min_steps=lo, max_steps=hi,
@@ -177,8 +177,6 @@ def build_examples(config: PretrainConfig, tokenizer=None):
 
 def train_config(config: PretrainConfig):
     """The `TrainConfig` the shared loop runs for this pretraining config."""
-    from upft_bench.train import TrainConfig
-
     return TrainConfig(lr=config.lr, epochs=1, max_steps=config.steps, batch_size=config.batch_size,
                        micro_batch_size=config.micro_batch_size, warmup_ratio=config.warmup_ratio,
                        schedule=config.schedule, min_lr_ratio=config.min_lr_ratio, weight_decay=0.0,
@@ -193,10 +191,8 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
     The folder holds the model and tokenizer (from_pretrained / lm-eval `hf` loadable) plus `pretrain.json`
     (config, cache key, train stats, quick check). `force=True` rebuilds even when a cached copy exists.
     """
+    # heavy (torch): loaded on use
     import torch
-
-    from upft_bench.tiny import build_model
-    from upft_bench.train import train
 
     config = config or PretrainConfig()
     root = Path(cache_dir) if cache_dir is not None else default_cache_dir()
@@ -218,7 +214,7 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
         examples, tokenizer = build_examples(config)
         corpus_seconds = time.perf_counter() - t0
         model = build_model(tokenizer, size=config.size, seed=config.seed)
-        stats = train(model, examples, train_config(config), tmp / "run", tokenizer=tokenizer)
+        stats = training.train(model, examples, train_config(config), tmp / "run", tokenizer=tokenizer)
         model_dir = tmp / "run" / "model"
         check = measure_base(model_dir, config.eval_questions, progress=True) if config.eval_questions else {}
         kinds = {k: sum(e.kind == k for e in examples) for k in ("full", "error", "prefix")}
@@ -255,6 +251,7 @@ def greedy(model, tokenizer, prompts: list[str], max_new_tokens: int, batch_size
            bar=None) -> list[list[int]]:
     """Greedy continuations (token ids, cut after the first EOS) of rendered prompts, batched, left-padded;
     `bar` (a tqdm bar) advances by each batch's prompts."""
+    # heavy (torch): loaded on use
     import torch
 
     eos = tokenizer.eos_token_id
@@ -280,12 +277,12 @@ def measure_base(model_dir: str | Path, n: int = 300, max_new_tokens: int = 192,
     by number of steps. Prefix-instruction prompts: mean output tokens and share that still wrote a whole
     solution (both should be low: evidence that the model understands the instruction).
     """
+    # heavy (torch): loaded on use
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from upft_bench.data import load_questions
-    from upft_bench.grading import extract_answer, is_correct
-    from upft_bench.prompts import PREFIX_INSTRUCTION, render_prompt
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+    )
 
     questions = load_questions("synth", "test", limit=n)
     tokenizer = AutoTokenizer.from_pretrained(model_dir)

@@ -106,6 +106,7 @@ def generation_config(model_path) -> dict:
     if not model_path:
         return {}
     try:
+        # heavy (transformers): loaded on use
         from transformers.utils import cached_file
 
         path = cached_file(str(model_path), "generation_config.json", _raise_exceptions_for_missing_entries=False)

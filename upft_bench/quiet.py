@@ -16,6 +16,8 @@ import logging
 import os
 import subprocess
 
+from tqdm import tqdm
+
 VERBOSE_ENV = "UPFT_BENCH_VERBOSE"
 
 
@@ -28,6 +30,7 @@ def quiet_libraries() -> None:
     if verbose():
         return
     os.environ.setdefault("HF_DATASETS_DISABLE_PROGRESS_BARS", "1")
+    # heavy (huggingface_hub): loaded on use
     import huggingface_hub.utils as hub
     import transformers.utils.logging as tlog
 
@@ -53,10 +56,12 @@ def lm_eval_quietly(task: str):
     if verbose():
         yield
         return
+    # heavy (lm_eval): loaded on use
     import lm_eval.api.task as lm_task
     import lm_eval.evaluator as lm_evaluator
+
+    # heavy (lm_eval): loaded on use
     import lm_eval.models.huggingface as lm_hf
-    from tqdm import tqdm
 
     def generation_bar(*args, total=None, disable=False, desc=None, **kwargs):
         # ETA from the average rate: lm-eval sorts the longest prompts first, so the recent rate misleads.

@@ -20,27 +20,13 @@ from upft_bench import paper
 from upft_bench.atomic import atomic_path, write_text
 from upft_bench.errors import InputError
 from upft_bench.methods import COST_REFERENCE, METHODS
+from upft_bench.results import paired_comparisons, runs_of
+from upft_bench.stats import accuracy_interval, wilson_interval
 
 REF = COST_REFERENCE
 
 def _pct(x) -> str:
     return "" if x is None else f"{100.0 * x:.1f}"
-
-
-def accuracy_interval(task: dict) -> tuple[float, float] | None:
-    """95% interval of a task's accuracy (fractions): Wilson's, which stays valid near 0% and 100%.
-
-    For a group row (an unweighted mean over tasks) or an older file without counts: the normal interval from
-    lm-eval's standard error, clipped to [0, 1]; None when neither is known.
-    """
-    from upft_bench.stats import wilson_interval
-
-    if task.get("correct") is not None and task.get("n") and "outcomes" in task:
-        return wilson_interval(int(task["correct"]), int(task["n"]))
-    se = task.get("exact_match_stderr")
-    if se is None:
-        return None
-    return max(0.0, task["exact_match"] - 1.96 * se), min(1.0, task["exact_match"] + 1.96 * se)
 
 
 def _acc(task: dict) -> str:
@@ -145,8 +131,6 @@ def validation_table(metrics: dict) -> str:
 
 
 def _wilson(correct: int, n: int) -> tuple[float, float]:
-    from upft_bench.stats import wilson_interval
-
     return wilson_interval(correct, n)
 
 
@@ -339,8 +323,6 @@ VERDICT_NOTE = (
 def render_tables(metrics_list: list[dict], reference: str | None = None, margin: float | None = None) -> str:
     """Markdown for one or more comparisons: per experiment its verdict tables (paired statistics recomputed from
     the per-question outcomes), the spread over seeds, each run's measured table; then the paper's numbers."""
-    from upft_bench.results import paired_comparisons, runs_of
-
     runs = [r for m in metrics_list for r in runs_of(m)]
     parts = []
     for group in experiment_groups(runs):
@@ -498,12 +480,12 @@ def plot(metrics_list: list[dict], path: Path) -> None:
     and 90% (thick) interval, the ±margin band shaded, the verdict written beside; then each method's cost as a
     percentage of the cost reference (sampled tokens, tuned tokens, FLOPs; means over seeds) on a log scale, where
     a cost of 0 is written as 0, not plotted."""
+    # heavy (matplotlib): loaded on use
     import matplotlib
 
     matplotlib.use("Agg")
+    # heavy (matplotlib): loaded on use
     import matplotlib.pyplot as plt
-
-    from upft_bench.results import paired_comparisons, runs_of
 
     runs = [r for m in metrics_list for r in runs_of(m)]
     groups = experiment_groups(runs)

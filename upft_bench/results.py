@@ -13,7 +13,11 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+import numpy as np
+
 from upft_bench.methods import COST_REFERENCE
+from upft_bench.paper import paper_model
+from upft_bench.stats import compare_paired
 
 UNITS = {
     "exact_match": "fraction of questions judged correct by upft_bench.grading (0-1)",
@@ -130,8 +134,6 @@ def build_metrics(config: dict, base_model: str, rows: dict[str, MethodResult], 
                   total_seconds: float) -> dict:
     """metrics.json: every row with its mean accuracy over `tasks` and its costs relative to COST_REFERENCE.
     `config` is the run's resolved experiment config as data (`upft_bench.config.to_dict`), recorded whole."""
-    from upft_bench.paper import paper_model
-
     for row in rows.values():
         row.accuracy_mean = sum(row.tasks[t]["exact_match"] for t in tasks) / len(tasks)
     for row in rows.values():
@@ -227,8 +229,6 @@ def paired_outcomes(runs: list[dict], references: list[str]):
     The runs are seeds of one experiment (same tasks and questions); within a run a method pairs with that run's
     reference. A task whose runs hold no per-question outcomes, or different questions, is skipped.
     """
-    import numpy as np
-
     methods = [m for m in runs[0]["methods"] if all(m in r["methods"] for r in runs)]
     # Runs on several base builds: the build is the unit of replication (its seeds averaged), since a method's
     # seeds on one build share that build's effect (upft_bench.stats.compare_paired).
@@ -255,8 +255,6 @@ def paired_comparisons(runs: list[dict], reference: str | None = None, also_agai
     (`paired_outcomes`). Settings default to the experiment's `report` section (`report_settings`).
     Returns one dict per (reference, method, task): upft_bench.stats.compare_paired's figures plus their names.
     """
-    from upft_bench.stats import compare_paired
-
     reference, others, margin = report_settings(runs, reference, also_against, margin)
     settings = runs[0].get("config", {}).get("report", {})
     resamples = int(resamples if resamples is not None else settings.get("bootstrap_resamples", 10_000))

@@ -39,6 +39,8 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Literal
 
+from tqdm.auto import tqdm
+
 from upft_bench.atomic import write_lines
 from upft_bench.data import Question
 from upft_bench.errors import InputError
@@ -151,6 +153,7 @@ def _resolved(config: SamplingConfig, model_path) -> dict:
 
 
 def _cuda_available() -> bool:
+    # heavy (torch): loaded on use
     import torch
 
     return torch.cuda.is_available()
@@ -172,7 +175,10 @@ class _Row:
 
 
 def _load_model(model_path, settings: dict):
+    # heavy (torch): loaded on use
     import torch
+
+    # heavy (transformers): loaded on use
     from transformers import AutoModelForCausalLM
 
     dtype = getattr(torch, settings["dtype"])
@@ -182,6 +188,7 @@ def _load_model(model_path, settings: dict):
 
 def _pick(logits, settings: dict, generators):
     """Next token per row: temperature, top-k, top-p, then inverse-CDF sampling with one uniform per row."""
+    # heavy (torch): loaded on use
     import torch
 
     if settings["temperature"] == 0:
@@ -203,6 +210,7 @@ def _pick(logits, settings: dict, generators):
 
 def _generate_hf(model, rows: list[_Row], settings: dict, stop_ids: set[int], pad_id: int):
     """Generate one batch; returns [(token_ids, finish_reason, num_tokens)] in row order."""
+    # heavy (torch): loaded on use
     import torch
 
     device = settings["device"]
@@ -257,6 +265,7 @@ def _generate_hf(model, rows: list[_Row], settings: dict, stop_ids: set[int], pa
 
 def _generate_vllm(llm, rows: list[_Row], settings: dict, stop_ids: set[int]):
     """vLLM backend (GPU users; NOT exercised by the CPU test suite). Same result shape as `_generate_hf`."""
+    # heavy (vllm): loaded on use
     from vllm import SamplingParams
 
     params = [
@@ -316,6 +325,7 @@ def _mismatch(path: Path, header: dict, mine: dict) -> str:
 def sample_solutions(model_path, requests: list[SampleRequest], config: SamplingConfig, out_path,
                      progress: bool = True, overwrite: bool = False) -> list[Sample]:
     """Samples for every (request, index), in request order: reused, resumed or generated (see module doc)."""
+    # heavy (transformers): loaded on use
     from transformers import AutoTokenizer
 
     out_path = Path(out_path)
@@ -385,8 +395,6 @@ def sample_solutions(model_path, requests: list[SampleRequest], config: Sampling
 
 
 def _generate_batches(model_path, tokenizer, batches, settings, done, partial: Path, progress: bool, total: int):
-    from tqdm.auto import tqdm
-
     stop_ids = stop_token_ids(tokenizer, model_path)
     if settings["backend"] == "vllm":
         from vllm import LLM  # optional dependency: pip install 'upft-bench[vllm]'

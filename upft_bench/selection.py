@@ -19,6 +19,14 @@ from __future__ import annotations
 import itertools
 from pathlib import Path
 
+from upft_bench.compute import model_shape, sampling_flops
+from upft_bench.config import from_dict, to_dict
+from upft_bench.data import load_questions
+from upft_bench.experiment import ExperimentConfig
+from upft_bench.grading import grade_many
+from upft_bench.models import load_tokenizer
+from upft_bench.sampling import SampleRequest, SamplingConfig, sample_solutions
+
 
 def grid(sweep: dict[str, list]) -> list[dict]:
     """Every combination of the sweep's values, first key slowest; [{}] without a sweep."""
@@ -33,9 +41,6 @@ def setting_tag(setting: dict) -> str:
 
 def configured(cfg, method: str, setting: dict):
     """The experiment config a method trains under: its `per_method` settings, then the sweep setting."""
-    from upft_bench.config import from_dict, to_dict
-    from upft_bench.experiment import ExperimentConfig
-
     changes = {**cfg.per_method.get(method, {}), **setting}
     if not changes:
         return cfg
@@ -49,8 +54,6 @@ def configured(cfg, method: str, setting: dict):
 
 def validation_questions(cfg):
     """The validation questions: `val_limit` questions right after the first `train_limit` of the training set."""
-    from upft_bench.data import load_questions
-
     if not cfg.data.val_limit:
         return []
     if cfg.data.train_limit is None:
@@ -66,9 +69,6 @@ def validation_questions(cfg):
 
 def validate(model_path: str, questions, cfg, out_path: Path) -> dict:
     """Greedy accuracy of `model_path` on validation `questions`: {"accuracy", "correct", "n"} (outputs saved)."""
-    from upft_bench.grading import grade_many
-    from upft_bench.sampling import SampleRequest, SamplingConfig, sample_solutions
-
     max_new = cfg.eval.max_gen_toks or cfg.method.max_new_tokens
     greedy = SamplingConfig(temperature=0.0, batch_size=cfg.eval.batch_size, seed=0, system=cfg.eval.system,
                             device=cfg.eval.device)
@@ -83,9 +83,6 @@ def validate(model_path: str, questions, cfg, out_path: Path) -> dict:
 
 def _flops(model_path: str, samples) -> int | None:
     """Generation FLOPs of the validation samples (None when the model's shape is unknown)."""
-    from upft_bench.compute import model_shape, sampling_flops
-    from upft_bench.models import load_tokenizer
-
     shape = model_shape(model_path)
     return sampling_flops(shape, samples, load_tokenizer(model_path)) if shape else None
 

@@ -42,6 +42,7 @@ from scipy.stats import t as student_t
 
 __all__ = [
     "wilson_interval",
+    "accuracy_interval",
     "mcnemar_exact",
     "paired_table",
     "paired_bootstrap",
@@ -84,6 +85,20 @@ def wilson_interval(correct: int, n: int, confidence: float = 0.95) -> tuple[flo
         return (0.0, 1.0)
     ci = binomtest(int(correct), int(n)).proportion_ci(confidence_level=confidence, method="wilson")
     return (float(ci.low), float(ci.high))
+
+
+def accuracy_interval(task: dict) -> tuple[float, float] | None:
+    """95% interval of a task's accuracy (fractions): Wilson's, which stays valid near 0% and 100%.
+
+    For a group row (an unweighted mean over tasks) or an older file without counts: the normal interval from
+    lm-eval's standard error, clipped to [0, 1]; None when neither is known.
+    """
+    if task.get("correct") is not None and task.get("n") and "outcomes" in task:
+        return wilson_interval(int(task["correct"]), int(task["n"]))
+    se = task.get("exact_match_stderr")
+    if se is None:
+        return None
+    return max(0.0, task["exact_match"] - 1.96 * se), min(1.0, task["exact_match"] + 1.96 * se)
 
 
 def mcnemar_exact(b: int, c: int) -> float:

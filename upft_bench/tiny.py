@@ -42,7 +42,14 @@ def build_tokenizer(texts: Iterable[str] = (), vocab_size: int = 640):
 
     Byte-level means any string round-trips, so untrained text (a Hub question, odd unicode) still encodes.
     """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    # heavy (tokenizers): loaded on use
+    from tokenizers import (
+        Tokenizer,
+        decoders,
+        models,
+        pre_tokenizers,
+        trainers,
+    )
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
@@ -69,8 +76,12 @@ def build_tokenizer(texts: Iterable[str] = (), vocab_size: int = 640):
 
 def build_model(tokenizer, size: str = "base", seed: int = 0, max_positions: int = 1024):
     """A randomly initialised LlamaForCausalLM sized by `SIZES[size]`, deterministic for `seed`."""
+    # heavy (torch): loaded on use
     import torch
-    from transformers import LlamaConfig, LlamaForCausalLM
+    from transformers import (
+        LlamaConfig,
+        LlamaForCausalLM,
+    )
 
     if size not in SIZES:
         raise ValueError(f"unknown tiny model size {size!r}; known: {', '.join(SIZES)}")

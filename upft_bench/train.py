@@ -16,15 +16,19 @@ size, gradient accumulation or process count. Writes `model/` (save_pretrained +
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import math
 import platform
 import random
 import shutil
 import time
+from array import array
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, NamedTuple
+
+from tqdm.auto import tqdm
 
 from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.examples import Example, ExamplesError, count_tuned_tokens, loss_positions
@@ -146,6 +150,7 @@ def collate(rows: list[tuple[list[int], int]], pad_id: int):
     Inputs are ids[:-1] and targets ids[1:] (pre-shifted), with -100 at prompt and pad positions.
     Right padding keeps positions 0..n-1 for every row, as in generation.
     """
+    # heavy (torch): loaded on use
     import torch
 
     width = max(len(ids) for ids, _ in rows) - 1
@@ -171,6 +176,7 @@ def _checkpoints(output_dir: Path) -> list[Path]:
 
 
 def _use_bf16(setting: str, device) -> bool:
+    # heavy (torch): loaded on use
     import torch
 
     if setting != "auto":
@@ -184,6 +190,7 @@ def _use_bf16(setting: str, device) -> bool:
 
 
 def _hardware(accelerator, bf16: bool) -> dict:
+    # heavy (torch): loaded on use
     import torch
     import transformers
 
@@ -223,6 +230,7 @@ class _LossPositions:
     """
 
     def __init__(self, model):
+        # heavy (torch): loaded on use
         import torch
 
         head = model.get_output_embeddings() if hasattr(model, "get_output_embeddings") else None
@@ -260,8 +268,12 @@ class _LossPositions:
 
 
 def _load(model_or_path, tokenizer, config: TrainConfig):
+    # heavy (torch): loaded on use
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import (
+        AutoModelForCausalLM,
+        AutoTokenizer,
+    )
 
     if isinstance(model_or_path, (str, Path)):
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "auto": "auto"}[config.dtype]
@@ -287,9 +299,6 @@ def _resume_key(config: TrainConfig) -> dict:
 
 def _fingerprint(rows: list[tuple[list[int], int]]) -> str:
     """A hash of the training sequences, so a resume never continues on different examples."""
-    import hashlib
-    from array import array
-
     digest = hashlib.sha256()
     for ids, first in rows:
         digest.update(array("q", [len(ids), first, *ids]).tobytes())
@@ -328,10 +337,12 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     `model_or_path`: a checkpoint folder, or an in-memory model (then pass `tokenizer`; it is trained in place).
     `resume=True` continues from the last checkpoint under output_dir/checkpoints (same config and examples).
     """
+    # heavy (torch): loaded on use
     import torch
     import torch.nn.functional as F
+
+    # heavy (accelerate): loaded on use
     from accelerate import Accelerator
-    from tqdm.auto import tqdm
 
     if not examples:
         raise ValueError("train(): no examples")
@@ -431,6 +442,7 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
 
 def _optimizer(model, config: TrainConfig, device):
     """AdamW over the trainable parameters, weight decay on matrices only."""
+    # heavy (torch): loaded on use
     import torch
 
     # Decay matrices only (nanoGPT); with the default weight_decay=0 this changes nothing.
@@ -538,6 +550,7 @@ class _Progress:
 
 def _finish(run: _Run, model, examples: list[Example], progress: _Progress) -> dict:
     """The run's stats; the main process writes the final model and train_stats.json, each atomically."""
+    # heavy (torch): loaded on use
     import torch
 
     accelerator, config, schedule, curve = run.accelerator, run.config, run.schedule, progress.curve

@@ -28,8 +28,8 @@ def _chain_rhs(text: str, parsed):
     """The parsed last right-hand side of an `=` chain whose left side we cannot evaluate: the whole chain does
     not parse (`\\lim_{x \\to 0} ... = 1`, `17 \\bmod 5 = 2`, `\\k = 3`) or its left side is a matrix (a
     determinant written with `vmatrix`). None otherwise (`7 = 11a + c` keeps the equation policy)."""
-    from .latex import parse_answer
-    from .values import Matrix, Relation
+    from .latex import parse_answer  # sympy: the parser runs in the worker process, not the caller
+    from .values import Matrix, Relation  # sympy: the comparison runs in the worker process, not the caller
 
     if "=" not in text or _CHAIN_BLOCKER.search(text):
         return None
@@ -49,8 +49,12 @@ def _chain_rhs(text: str, parsed):
 def judge_symbolic(pred: str, gold: str) -> Verdict:
     """Parse both sides with our parser (latex.py) and compare with sympy (values.py). Runs inside the worker
     process (in this one only where no worker can start), so sympy is imported there, not here."""
-    from .latex import parse_answer
-    from .values import Relation, describe, values_equal
+    from .latex import parse_answer  # sympy: the parser runs in the worker process, not the caller
+    from .values import (  # sympy: the comparison runs in the worker process, not the caller
+        Relation,
+        describe,
+        values_equal,
+    )
 
     pn, gn = normalize_pair(pred, gold)
     parsed = []

@@ -7,6 +7,7 @@ import atexit
 import json
 import os
 import select
+import signal
 import subprocess
 import sys
 import threading
@@ -216,8 +217,6 @@ def _watch_parent(parent: int):
 
 def serve():
     """Entry of a worker process: one JSON job per stdin line, one JSON verdict per stdout line."""
-    import signal
-
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         import resource
@@ -228,10 +227,11 @@ def serve():
             resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     except (ImportError, ValueError, OSError):
         pass
+    # heavy (sympy): loaded on use
     import sympy
 
     from . import latex, values  # noqa: F401  (import cost paid before "ready")
-    from .symbolic import Verdict, judge_symbolic
+    from .symbolic import Verdict, judge_symbolic  # the worker's own entry point
 
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     out = sys.stdout.buffer
