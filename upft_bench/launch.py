@@ -16,7 +16,7 @@ import sys
 from upft_bench.console import say
 from upft_bench.errors import LaunchError
 
-__all__ = ["launch_mode", "launch_command", "run_launched", "check_processes"]
+__all__ = ["launch_mode", "launch_command", "run_launched", "check_processes", "end_processes"]
 
 # accelerate launch flags that say how processes are spread; without one it starts a single process.
 _MODE_FLAGS = ("--multi_gpu", "--use_deepspeed", "--use_fsdp", "--use_megatron_lm", "--tpu", "--config_file")
@@ -67,3 +67,16 @@ def check_processes(expected: int | None) -> None:
             f"asked for {expected} processes but this run has {got}: accelerate launch starts one process unless "
             "it is told how to spread them; add --multi_gpu (gloo processes on CPU, one per GPU on GPUs) or a "
             "--config_file that does")
+
+
+def end_processes() -> None:
+    """At the end of a launched command's work: wait for every process, then tear the process group down while
+    the interpreter is still whole. Left to interpreter exit, a gloo group's teardown can abort a process whose
+    work is done ("terminate called without an active exception", exit -6), and the launcher then reports the
+    whole run as failed. Nothing to do in a single process."""
+    # heavy (torch): loaded on use
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()

@@ -13,7 +13,7 @@ from upft_bench.console import say
 from upft_bench.data import DATA_DIR_ENV, SIZES, source_of
 from upft_bench.evaluation import default_output, evaluate, format_table, task_leaves, task_manager
 from upft_bench.gguf import resolve_model
-from upft_bench.launch import check_processes
+from upft_bench.launch import check_processes, end_processes
 from upft_bench.preflight import check_model, check_tasks
 from upft_bench.prompts import SYSTEM_PROMPTS
 
@@ -65,6 +65,7 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     path = resolve_model(model, announce=say)
     rows = evaluate(path, names, limit=limit, batch_size=batch_size, data_dir=data_dir, output_dir=out,
                     system=system_prompt, max_gen_toks=max_gen_toks, device=device, backend=backend)
+    end_processes()
     if not rows:  # another process of a multi-process run: the main one reports
         return
     click.echo(format_table(rows))
