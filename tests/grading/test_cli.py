@@ -1,4 +1,4 @@
-"""`upft-bench grade` (upft_bench/grading/cli.py).
+"""`upft-bench grade` (upft_bench/commands/grade.py).
 
     HF_HUB_OFFLINE=1 python -m pytest -q tests/grading/test_cli.py
 """
