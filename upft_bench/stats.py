@@ -54,7 +54,6 @@ __all__ = [
     "signflip_test",
     "minimum_detectable_difference",
     "equivalence_power",
-    "difference_power",
     "equivalence_designs",
     "verdict",
     "compare_paired",
@@ -343,32 +342,18 @@ def minimum_detectable_difference(se: float, alpha: float = 0.05, power: float =
     return float(half + norm.ppf(power) * se)
 
 
-def _design_power(comps: Components, questions: int, units: int, low: float, high: float, confidence: float,
-                  delta: float) -> float:
-    """P(mean - h > low and mean + h < high) when the mean is normal around `delta` with the design's variance
-    and h is the design's half-width at `confidence` (fractions)."""
-    sd = math.sqrt(comps.variance(questions, units))
-    half = comps.half_width(questions, units, confidence)
-    lo, hi = low + half, high - half
-    if lo >= hi:
-        return 0.0
-    if sd == 0:
-        return 1.0 if lo < delta < hi else 0.0
-    return float(max(0.0, norm.cdf((hi - delta) / sd) - norm.cdf((lo - delta) / sd)))
-
-
 def equivalence_power(comps: Components, questions: int, units: int, margin: float, alpha: float = 0.05) -> float:
     """Chance that TOST at ±margin (the 1 - 2·alpha interval inside it) succeeds if the true difference were 0,
     for a design of `questions` x `units` with these components (fractions). Closed form: 2·Φ((margin - h)/sd) - 1,
     sd the mean's standard deviation, h the design's 90% half-width (`Components.half_width`); 0 when h >= margin.
     """
-    return _design_power(comps, questions, units, -margin, margin, 1 - 2 * alpha, 0.0)
-
-
-def difference_power(comps: Components, questions: int, units: int, delta: float, alpha: float = 0.05) -> float:
-    """Chance that the 1 - alpha interval excludes 0 on the side of a true difference `delta` (a "better" or
-    "worse" verdict): Φ((|delta| - h)/sd), h the design's half-width at 1 - alpha."""
-    return _design_power(comps, questions, units, 0.0, math.inf, 1 - alpha, abs(delta))
+    sd = math.sqrt(comps.variance(questions, units))
+    room = margin - comps.half_width(questions, units, 1 - 2 * alpha)
+    if room <= 0:
+        return 0.0
+    if sd == 0:
+        return 1.0
+    return float(max(0.0, 2 * norm.cdf(room / sd) - 1))
 
 
 def _smallest_questions(power_at, target: float, min_questions: int, max_questions: int) -> int | None:
@@ -389,20 +374,19 @@ def _smallest_questions(power_at, target: float, min_questions: int, max_questio
 
 def equivalence_designs(comps: Components, margin: float, target: float = TARGET_POWER, min_questions: int = 2,
                         units: Sequence[int] = range(1, _MAX_DESIGN_UNITS + 1),
-                        max_questions: int = _MAX_DESIGN_QUESTIONS, delta: float | None = None) -> list[dict]:
+                        max_questions: int = _MAX_DESIGN_QUESTIONS) -> list[dict]:
     """For each unit count in `units`: the fewest questions (>= min_questions, <= max_questions) at which
-    equivalence power (or, with `delta`, the power to detect a true difference `delta`) reaches `target`, or None;
-    and the power with unlimited questions at that unit count, which only more units can raise."""
+    equivalence power reaches `target`, or None; and the power with unlimited questions at that unit count, which
+    only more units can raise. A one-unit design is left out when a unit component was measured (one seed cannot
+    see it, so its interval would not)."""
     out = []
     for u in units:
         if u == 1 and comps.unit is not None:
-            continue  # the pilot could measure a seed component; one seed cannot see it, so its interval would not
-        if delta is None:
-            def power_at(q, u=u):
-                return equivalence_power(comps, q, u, margin)
-        else:
-            def power_at(q, u=u):
-                return difference_power(comps, q, u, delta)
+            continue
+
+        def power_at(q, u=u):
+            return equivalence_power(comps, q, u, margin)
+
         out.append({"units": int(u), "questions": _smallest_questions(power_at, target, min_questions, max_questions),
                     "power_limit": round(power_at(_MAX_DESIGN_QUESTIONS), 4)})
     return out
