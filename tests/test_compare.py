@@ -10,8 +10,10 @@ from click.testing import CliRunner
 from upft_bench import baselines_dir
 from upft_bench.cli import main
 from upft_bench.config import dump_yaml
+from upft_bench.environment import summary as environment_line
 from upft_bench.experiment import load_experiment
 from upft_bench.methods import METHOD_IDS
+from upft_bench.report import interval_words
 from upft_bench.stats import wilson_interval
 
 pytestmark = pytest.mark.slow
@@ -83,9 +85,12 @@ def test_table_rows_columns_and_traceability(smoke):
     for name, cells in verdicts.items():
         c = by_method[name]
         assert cells["verdict"].startswith(c["verdict"])
-        low, high = c["ci95"]
-        assert cells["vs rft (points, 95% CI)"] == f"{c['difference']:+.1f} ({low:+.1f} to {high:+.1f})"
+        assert cells["vs rft (points, 95% CI)"] == interval_words(c)
     assert (out / "compare.png").stat().st_size > 1000
+    # the machine and the versions that shape the digits, in metrics.json and in the report
+    env = metrics["environment"]
+    assert env["cpu"] and env["cpu_capability"] and env["versions"]["torch"] and env["versions"]["lm_eval"]
+    assert f"Measured on {environment_line(env)}; mixed precision " in printed
     assert "rft" in metrics["methods"] and metrics["methods"]["rft"]["sampled_tokens_vs_rft_pct"] == 100.0
 
 

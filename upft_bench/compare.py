@@ -37,6 +37,7 @@ from upft_bench.atomic import write_json, write_text
 from upft_bench.compute import model_shape, sampling_flops, training_flops
 from upft_bench.config import dump_yaml, to_dict
 from upft_bench.console import say
+from upft_bench.environment import describe
 from upft_bench.errors import RunFolderError
 from upft_bench.examples import write_examples
 from upft_bench.experiment import ExperimentConfig, changed_sections, runs
@@ -124,6 +125,7 @@ def run_compare(cfg: ExperimentConfig, out: Path, resume: bool = False) -> dict:
         _remember_evals(metrics, out / tag, shared)
         results.append(metrics)
     metrics = build_experiment_metrics(to_dict(cfg), results, phases.elapsed())
+    metrics["environment"] = describe()
     _report(metrics, out)
     return metrics
 
@@ -180,6 +182,7 @@ class Comparison:
             say(f"[questions] {len(self.validation)} validation questions held out after them (selection only)")
         rows = {name: self.method_result(METHODS[name]) for name in cfg.methods}
         metrics = build_metrics(to_dict(cfg), self.base, rows, _leaf_tasks(cfg.eval.tasks), self.phases.elapsed())
+        metrics["environment"] = describe()
         if analysis:
             metrics["analysis"] = analysis
         if report:

@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from upft_bench import paper
 from upft_bench.atomic import atomic_path, write_text
+from upft_bench.environment import summary
 from upft_bench.errors import InputError
 from upft_bench.methods import COST_REFERENCE, METHODS
 from upft_bench.results import paired_comparisons, runs_of
@@ -337,6 +338,10 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
         if comparisons:
             margin_used = comparisons[0]["margin"]
             parts.append(VERDICT_NOTE.replace("±margin", f"±{margin_used:g} points"))
+        if group[0].get("environment"):
+            parts.append(f"Measured on {summary(group[0]['environment'])}; {_precision(group)}. Another machine "
+                         "(another CPU, other bf16 kernels, other library versions) builds another base model "
+                         "and gets other digits: what it should reproduce is the verdicts.\n")
         elif settings:
             parts.append("No paired statistics: these files hold no per-question outcomes.\n")
         if len(group) > 1:
@@ -378,6 +383,14 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
         parts.append(reported_table(model) + "\n")
         parts.append(f"The same gains in units of their noise:\n\n{paper_uncertainty_table(model)}")
     return "\n".join(parts)
+
+
+def _precision(group: list[dict]) -> str:
+    """How training ran, from the runs' train_stats hardware records."""
+    used = {row["hardware"].get("mixed_precision") for m in group for row in m["methods"].values()
+            if isinstance(row.get("hardware"), dict)}
+    used.discard(None)
+    return f"mixed precision {', '.join(sorted(used))}" if used else "nothing trained"
 
 
 def _varies_base(group: list[dict]) -> bool:

@@ -19,7 +19,6 @@ import contextlib
 import hashlib
 import json
 import math
-import platform
 import random
 import shutil
 import time
@@ -31,6 +30,7 @@ from typing import Any, NamedTuple
 from tqdm.auto import tqdm
 
 from upft_bench.atomic import replace_dir, temp_path, write_json
+from upft_bench.environment import cpu_model
 from upft_bench.examples import Example, ExamplesError, count_tuned_tokens, loss_positions
 
 # TrainConfig fields that change no result (how often training saves and logs): a resumed run and a config
@@ -204,15 +204,7 @@ def _hardware(accelerator, bf16: bool) -> dict:
     }
     if accelerator.device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(accelerator.device)
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    info["cpu"] = cpu
+    info["cpu"] = cpu_model()
     return info
 
 
