@@ -228,3 +228,18 @@ def test_empty_samples_give_no_examples(tok):
     cfg = MethodConfig(prefix_tokens=4, structure_ratio=0)
     assert [e.question_id for e in METHODS["upft"].build(qs, samples, tok, cfg)] == ["q000"]
     assert [e.question_id for e in METHODS["sft_self"].build(qs, samples, tok, MethodConfig())] == ["q000"]
+
+
+def test_upft_k8_cut_splits_a_two_digit_first_result(tok):
+    """The mechanism behind UPFT's loss at higher learning rates on the synthetic task (docs/RESULTS.md): with
+    digits as single tokens, k=8 ends a prefix inside the first equation's result, so UPFT trains "= 2<end>"
+    where the model must write "= 21"; at higher rates the tuned model miscomputes and stops early on plain
+    prompts. Built here on a constructed sample; measured on the default's UPFT data, 42% of prefixes cut so."""
+    q = _questions(1)[0]
+    sample = _sample(tok, q, "15 + 6 = 21 (buys 6 more). 21 - 4 = 17 (uses 4). The answer is \\boxed{17}.")
+    cfg = MethodConfig(prefix_tokens=8, structure_ratio=0.0, max_new_tokens=64)
+    (example,) = METHODS["upft"].build([q], [sample], tok, cfg)
+    eos = end_of_turn_id(tok)
+    assert example.response_ids[-1] == eos
+    prefix = tok.decode(example.response_ids[:-1])
+    assert prefix.startswith("15 + 6 = 2") and not prefix.startswith("15 + 6 = 21"), prefix

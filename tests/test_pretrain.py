@@ -11,6 +11,7 @@ from click.testing import CliRunner
 from upft_bench.commands.pretrain import pretrain_cli
 from upft_bench.pretrain import PRESETS, PretrainConfig, build_base_model, build_examples, cache_key
 from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt
+from upft_bench.synthetic import TRUNCATIONS
 
 # The smoke preset cut to a few steps: the tests exercise the machinery, not the model's skill.
 TINY = replace(PRESETS["smoke"], steps=4, batch_size=4, micro_batch_size=4, tokenizer_texts=200, eval_questions=0)
@@ -22,26 +23,28 @@ def weights(path):
     return load_file(str(path / "model.safetensors"))
 
 
-def test_corpus_examples_mix_prefix_instruction_and_full_solutions():
+def test_corpus_examples_mix_truncation_instructions_and_full_solutions():
     config = replace(TINY, corpus_size=2000)
     examples, tok = build_examples(config)
     assert len(examples) == 2000
     eos = tok.eos_token_id
     assert all(e.response_ids[-1] == eos and eos not in e.response_ids[:-1] for e in examples)
-    prefix = [e for e in examples if e.kind == "prefix"]
-    assert 0.12 < len(prefix) / len(examples) < 0.18
-    lo, hi = config.prefix_tokens_range
-    for e in prefix:
-        assert lo + 1 <= len(e.response_ids) <= hi + 1  # k tokens, then EOS
-        assert tok.decode(e.prompt_ids).endswith(PREFIX_INSTRUCTION + "<|end|><|assistant|>")
-    full = [e for e in examples if e.kind != "prefix"]
+    truncated = [e for e in examples if e.kind == "instruction"]
+    assert 0.12 < len(truncated) / len(examples) < 0.18
+    wordings = [w for ws in TRUNCATIONS.values() for w in ws]
+    for e in truncated:
+        prompt = tok.decode(e.prompt_ids)
+        assert PREFIX_INSTRUCTION not in prompt  # UPFT's instruction is never in the corpus
+        assert any(prompt.endswith(w + "<|end|><|assistant|>") for w in wordings)
+        assert tok.decode(e.response_ids[:-1]).endswith(".")  # a step boundary, never a k-token cut
+    full = [e for e in examples if e.kind != "instruction"]
     assert all("boxed" in tok.decode(e.response_ids) for e in full)
     mean_full = sum(len(e.response_ids) for e in full) / len(full)
-    assert mean_full > 2 * sum(len(e.response_ids) for e in prefix) / len(prefix)
+    assert mean_full > 2 * sum(len(e.response_ids) for e in truncated) / len(truncated)
     # Plain prompts are exactly what evaluation renders: the bare question, no instruction.
     for e in full[:50]:
         question = tok.decode(e.prompt_ids, skip_special_tokens=True)
-        assert PREFIX_INSTRUCTION not in question and e.prompt_ids == encode_prompt(tok, question)
+        assert e.prompt_ids == encode_prompt(tok, question)
     # Mistakes only at tricky steps (about one step in five, 80% of the time): ~45% of full solutions carry one.
     errors = sum(e.kind == "error" for e in examples) / len(full)
     assert 0.38 < errors < 0.52
@@ -50,8 +53,8 @@ def test_corpus_examples_mix_prefix_instruction_and_full_solutions():
 def test_config_validation_names_the_field():
     with pytest.raises(ValueError, match="size"):
         PretrainConfig(size="huge")
-    with pytest.raises(ValueError, match="prefix_tokens_range"):
-        PretrainConfig(prefix_tokens_range=(9, 3))
+    with pytest.raises(ValueError, match="instruction_share"):
+        PretrainConfig(instruction_share=1.5)
     with pytest.raises(ValueError, match="steps"):
         PretrainConfig(steps=0)
     with pytest.raises(ValueError, match="opening_variety"):
@@ -65,7 +68,7 @@ def test_config_validation_names_the_field():
 def test_cache_key_follows_the_config():
     assert cache_key(TINY) == cache_key(replace(TINY))
     assert cache_key(TINY) != cache_key(replace(TINY, seed=1))
-    assert cache_key(TINY) != cache_key(replace(TINY, prefix_share=0.2))
+    assert cache_key(TINY) != cache_key(replace(TINY, instruction_share=0.2))
 
 
 @pytest.mark.slow
@@ -131,3 +134,12 @@ def test_cli_builds_then_reports_cached(tmp_path):
     assert bad.exit_code != 0 and "error_rate" in bad.output
     bad = runner.invoke(pretrain_cli, ["--set", "error_position=middle", "--output", str(tmp_path)])
     assert bad.exit_code != 0 and "error_position" in bad.output
+
+
+def test_code_digest_ignores_comments_and_docstrings_but_not_code():
+    from upft_bench.pretrain import code_digest
+
+    source = 'def f(x):\n    """Doc."""\n    return x + 1  # one\n'
+    assert code_digest(source) == code_digest('def f(x):\n    # reworded\n    return x + 1\n')
+    assert code_digest(source) == code_digest('"""Module doc."""\ndef f(x):\n    """Other doc."""\n    return x + 1\n')
+    assert code_digest(source) != code_digest('def f(x):\n    return x + 2\n')

@@ -1,6 +1,8 @@
 """Selection: the sweep grid, per-method settings, the choice on validation, validation disjoint from training."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from upft_bench.config import ConfigError
@@ -50,3 +52,29 @@ def test_validation_questions_follow_the_training_questions():
     assert [q.id for q in val] == [q.id for q in load_questions("synth", "train", limit=40)[30:]]
     assert not {q.id for q in val} & {q.id for q in load_questions("synth", "test")}
     assert validation_questions(load_experiment(None)) == []
+
+
+def test_output_profile_tells_a_short_stop_from_a_wrong_first_step():
+    from upft_bench.data import load_questions
+    from upft_bench.sampling import Sample
+    from upft_bench.selection import output_profile
+
+    q = load_questions("synth", "train", limit=1)[0]
+    first = q.solution.split(". ")[0] + "."  # the reference's first equation, "a OP b = c (tag)."
+    a, rest = first.split(" ", 1)
+    wrong_first = f"{int(a) + 1} {rest}"
+
+    def sample(text, reason="stop"):
+        return Sample(q.id, 0, "", [], text, reason, len(text.split()) + (reason == "stop"), 160, 0.0)
+
+    samples = [sample(q.solution), sample(first), sample(wrong_first + " The answer is \\boxed{3}."),
+               sample(first + " 1 + 1 = 2 (x). 2 + 2 = 4", reason="length")]
+    profile = output_profile(samples, [q] * 4)
+    assert profile["stated"] == 0.5  # the reference and the boxed wrong answer
+    assert profile["stopped_short"] == 0.25  # the bare first step ended with the stop token, no answer
+    assert profile["first_step"] == 0.75  # every sample but the one whose first step misreads the start
+    assert profile["mean_tokens"] == sum(s.num_tokens for s in samples) / 4
+    other = load_questions("synth", "train", limit=1)[0]
+    other = dataclasses.replace(other, meta={})
+    assert output_profile([sample(q.solution)], [other])["first_step"] is None  # not a checkable synthetic chain
+    assert output_profile([], [])["stated"] is None

@@ -8,7 +8,7 @@ import pytest
 
 from upft_bench.data import Question, to_question
 from upft_bench.prompts import PREFIX_INSTRUCTION
-from upft_bench.synthetic import World, generate_corpus, generate_problems, split_of
+from upft_bench.synthetic import TRUNCATIONS, World, generate_corpus, generate_problems, split_of
 
 STEP = re.compile(r"(\d+) ([-+*]) (\d+) = (\d+) \([^)]*\)\.")
 START = re.compile(r"(?:has|starts with|owns|collects) (\d+) ")
@@ -133,9 +133,9 @@ def _mistakes_replayed(c) -> list[int]:
 
 @pytest.mark.parametrize("position", ["any", "first", "last"])
 def test_corpus_mistakes_follow_the_world(position):
-    world = World(error_rate=0.8, error_position=position, opening_variety=0.3, prefix_share=0.15)
-    corpus = generate_corpus(6000, seed=0, world=world, prefix_tokens_range=(8, 32))
-    assert corpus == generate_corpus(6000, seed=0, world=world, prefix_tokens_range=(8, 32))
+    world = World(error_rate=0.8, error_position=position, opening_variety=0.3, instruction_share=0.15)
+    corpus = generate_corpus(6000, seed=0, world=world)
+    assert corpus == generate_corpus(6000, seed=0, world=world)
     allowed = tricky = 0
     for c in corpus:
         problem_tricks = _tricks_of(c.question)
@@ -145,23 +145,50 @@ def test_corpus_mistakes_follow_the_world(position):
         allowed += sum(world.applies(step, c.steps) for step, _ in problem_tricks)
         tricky += len(problem_tricks)
         assert (c.answer == c.gold) or c.errors
-        _mistakes_replayed(c)
+        if not c.part:
+            _mistakes_replayed(c)
     made = sum(len(c.errors) for c in corpus)
     assert 0.65 < made / allowed < 0.82  # error_rate, less the few mistakes that would make a count negative
     if position != "any":
         assert allowed < 0.5 * tricky
-    leads = sum(not re.match(r"\d", c.solution) for c in corpus)
-    assert 0.27 < leads / len(corpus) < 0.33  # opening_variety
+    worked = [c for c in corpus if c.part != "final"]  # a final-answer-only item has no first step to word
+    leads = sum(not re.match(r"\d", c.solution) for c in worked)
+    assert 0.27 < leads / len(worked) < 0.33  # opening_variety
 
-    prefix = [c for c in corpus if c.prefix_tokens is not None]
-    assert 0.13 < len(prefix) / len(corpus) < 0.17
-    assert all(c.instruction == PREFIX_INSTRUCTION for c in prefix)
-    assert all(c.instruction == "" for c in corpus if c.prefix_tokens is None)
-    assert {c.prefix_tokens for c in prefix} == set(range(8, 33))
+    truncated = [c for c in corpus if c.part]
+    assert 0.13 < len(truncated) / len(corpus) < 0.17
+    assert all(c.instruction in TRUNCATIONS[c.part] for c in truncated)
+    assert all(c.instruction == "" for c in corpus if not c.part)
+    assert {c.instruction for c in truncated} == {w for ws in TRUNCATIONS.values() for w in ws}
+
+
+def test_corpus_never_holds_upft_instruction_or_its_k_token_cut():
+    """UPFT's training format must be new to the base model: no item carries UPFT's prefix instruction (or a
+    sentence of it), and every truncated response is whole sentences of the full solution, never a token cut."""
+    corpus = generate_corpus(6000, seed=1, world=World(instruction_share=0.5))
+    upft_sentences = [s.strip() + "." for s in PREFIX_INSTRUCTION.split(".") if s.strip()]
+    for c in corpus:
+        assert PREFIX_INSTRUCTION not in c.question + c.instruction + c.solution
+        assert not any(s in c.instruction or s in c.question for s in upft_sentences)
+    parts = {"first": 0, "two": 0, "final": 0}
+    for c in corpus:
+        if not c.part:
+            continue
+        parts[c.part] += 1
+        sentences = c.solution.split(". ")
+        assert c.solution.endswith(".") and all(s for s in sentences)  # ends at a sentence boundary
+        if c.part == "final":
+            assert c.solution == f"The answer is \\boxed{{{c.answer}}}."
+        elif "boxed" in c.solution:  # every step was a missed aside: no equation to show, only the answer
+            assert len(c.errors) == c.steps and {kind for _, kind in c.errors} == {"aside"}
+        else:
+            ok, _ = replay(c.question, c.solution + " The answer is \\boxed{0}.")
+            assert all(ok) and 1 <= len(ok) <= (1 if c.part == "first" else 2)
+    assert min(parts.values()) > 0.25 * sum(parts.values())
 
 
 def test_corpus_without_errors_or_variety_is_all_reference_solutions():
-    corpus = generate_corpus(500, seed=0, world=World(error_rate=0.0, opening_variety=0.0, prefix_share=0.0))
+    corpus = generate_corpus(500, seed=0, world=World(error_rate=0.0, opening_variety=0.0, instruction_share=0.0))
     for c in corpus:
         ok, value = replay(c.question, c.solution)
         assert all(ok) and len(ok) == c.steps and str(value) == c.answer == c.gold and not c.errors

@@ -10,9 +10,11 @@
 Recipe: train a byte-level BPE tokenizer on corpus text (`upft_bench.tiny`), build a randomly initialised
 Llama of `size`, and train it with the same loop as every fine-tuning method (`upft_bench.train.train`) on
 `upft_bench.synthetic.generate_corpus`: full solutions (mistakes only at the question's tricky steps, as the
-config's world says, so the model errs systematically, like a real one, not at random) and "question + UPFT
-prefix instruction -> first tokens, then EOS" examples, so the model understands the instruction the way an
-instruction-tuned model does (see `upft_bench.synthetic`).
+config's world says, so the model errs systematically, like a real one, not at random) and "question + an
+instruction asking for part of the solution -> that part, then EOS" examples (the first equation, the first two,
+or the final answer), so the model knows that an instruction can ask for less than a whole solution, as an
+instruction-tuned model does. UPFT's own prefix instruction and its k-token cut are never in the corpus: UPFT's
+training format is as new to this base model as to a real one (see `upft_bench.synthetic`).
 
 The budget is a fixed number of optimizer steps, not a time limit: on a shared CPU a time budget silently
 gives a weaker model. The cache key is a hash of the config and of the code that produces the model, so a
@@ -20,6 +22,7 @@ changed recipe never reuses a stale model; the folder is written under a tempora
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import importlib
 import json
@@ -39,7 +42,7 @@ from upft_bench.data import load_questions
 from upft_bench.examples import Example
 from upft_bench.grading import extract_answer, is_correct
 from upft_bench.prompts import PREFIX_INSTRUCTION, render_prompt
-from upft_bench.synthetic import World, generate_corpus
+from upft_bench.synthetic import TRUNCATIONS, World, generate_corpus
 from upft_bench.tiny import SIZES, build_model, build_tokenizer
 from upft_bench.train import TrainConfig
 
@@ -53,9 +56,9 @@ class PretrainConfig:
 
     size: str = "base"  # upft_bench.tiny.SIZES: "base" (~0.9M params), "small", "test"
     seed: int = 0  # corpus, initial weights and data order
-    # Measured (seed 0, the default world): after 1000 steps the model computes almost every equation right
-    # (13 of 300 greedy test outputs first go wrong in an equation's arithmetic) and errs where the world says,
-    # at tricky steps: 42.7% greedy test accuracy; ~0.27 s/step on 2 idle cores (about 5 minutes in all).
+    # Measured (the default world, AMD EPYC, 2 idle cores): ~0.23 s/step, about 4 minutes in all. After 1000 steps
+    # the model computes almost every equation right, but how well it tracks which sentence it is at differs
+    # from build to build: greedy test accuracy 29.7% for seed 0, 43.3% for seed 1 (docs/RESULTS.md).
     steps: int = 1000  # optimizer steps (the budget: fixed, never a time limit)
     batch_size: int = 32  # examples per optimizer step
     micro_batch_size: int = 32  # examples per forward pass
@@ -73,17 +76,14 @@ class PretrainConfig:
     error_rate: float = 0.8  # chance of the mistake at a tricky step the position allows (> 0.5: greedy makes it)
     error_position: str = "any"  # where mistakes happen: "any" step, only the "first" or only the "last" step
     opening_variety: float = 0.3  # chance of another wording of the first step: lower prefix agreement
-    # 0.15 (measured, default world): with the instruction, outputs average 42 tokens against 62 plain, and half
-    # stop before the answer; more prefix items teach the instruction better but leave fewer full solutions.
-    prefix_share: float = 0.15  # share of "question + prefix instruction -> first tokens + EOS" examples
-    prefix_tokens_range: tuple[int, int] = (8, 32)  # their response length in tokens, uniform in (min, max)
+    # Items whose instruction asks for part of a solution (synthetic.TRUNCATIONS; never UPFT's instruction).
+    instruction_share: float = 0.15  # share of "question + truncation instruction -> that part + EOS" examples
     problem_steps: tuple[int, int] = (2, 6)  # arithmetic steps per problem (min, max)
     max_start: int = 20  # largest start amount
     max_operand: int = 9  # largest add/subtract operand
     eval_questions: int = 300  # synthetic test questions for the quick check stored with the model (0: none)
 
     def __post_init__(self):
-        self.prefix_tokens_range = tuple(int(v) for v in self.prefix_tokens_range)
         self.problem_steps = tuple(int(v) for v in self.problem_steps)
         checks = [
             (self.size in SIZES, f"size must be one of {', '.join(SIZES)}, got {self.size!r}"),
@@ -92,8 +92,6 @@ class PretrainConfig:
             (self.corpus_size >= 0, "corpus_size must be >= 0"),
             (self.lr > 0, "lr must be > 0"),
             (self.schedule in ("cosine", "constant"), "schedule must be 'cosine' or 'constant'"),
-            (len(self.prefix_tokens_range) == 2 and 1 <= self.prefix_tokens_range[0] <= self.prefix_tokens_range[1],
-             "prefix_tokens_range must be (min, max) with 1 <= min <= max"),
             (len(self.problem_steps) == 2 and 1 <= self.problem_steps[0] <= self.problem_steps[1],
              "problem_steps must be (min, max) with 1 <= min <= max"),
             (self.vocab_size >= 300, "vocab_size must be >= 300 (256 bytes + special tokens + merges)"),
@@ -111,7 +109,7 @@ class PretrainConfig:
     def world(self) -> World:
         """The synthetic world these fields describe."""
         return World(error_rate=self.error_rate, error_position=self.error_position,
-                     opening_variety=self.opening_variety, prefix_share=self.prefix_share)
+                     opening_variety=self.opening_variety, instruction_share=self.instruction_share)
 
     @property
     def n_examples(self) -> int:
@@ -135,7 +133,11 @@ def default_cache_dir() -> Path:
 
 
 def cache_key(config: PretrainConfig) -> str:
-    """Hash of the config, the recipe's code and the library versions that shape the weights."""
+    """Hash of the config, the recipe's code and the library versions that shape the weights.
+
+    The code is hashed as its syntax tree without docstrings (`code_digest`): a corrected comment or docstring
+    keeps the cached model, any change to what the code does builds a new one.
+    """
     # heavy (torch): loaded on use
     import torch
     import transformers
@@ -143,21 +145,33 @@ def cache_key(config: PretrainConfig) -> str:
     h = hashlib.sha256(json.dumps(asdict(config), sort_keys=True).encode())
     for name in _RECIPE_MODULES:
         module = importlib.import_module(f"upft_bench.{name}")
-        h.update(Path(module.__file__).read_bytes())
+        h.update(code_digest(Path(module.__file__).read_text()).encode())
     h.update(f"torch {torch.__version__} transformers {transformers.__version__}".encode())
     return f"{config.size}-s{config.seed}-{config.steps}st-{h.hexdigest()[:12]}"
+
+
+def code_digest(source: str) -> str:
+    """Digest of what Python source does: its syntax tree with docstrings removed (comments are not in it)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree, include_attributes=False).encode()).hexdigest()
 
 
 def build_examples(config: PretrainConfig, tokenizer=None):
     """The corpus as training `Example`s (and the tokenizer, trained on corpus text when not given)."""
     lo, hi = config.problem_steps
-    corpus = generate_corpus(config.n_examples, config.seed, world=config.world(),
-                             prefix_tokens_range=config.prefix_tokens_range, min_steps=lo, max_steps=hi,
+    corpus = generate_corpus(config.n_examples, config.seed, world=config.world(), min_steps=lo, max_steps=hi,
                              max_start=config.max_start, max_operand=config.max_operand)
     if tokenizer is None:
         sample = corpus[: config.tokenizer_texts]
-        tokenizer = build_tokenizer([c.question for c in sample] + [c.solution for c in sample]
-                                    + [PREFIX_INSTRUCTION], vocab_size=config.vocab_size)
+        instructions = [text for wordings in TRUNCATIONS.values() for text in wordings]
+        tokenizer = build_tokenizer([c.question for c in sample] + [c.solution for c in sample] + instructions,
+                                    vocab_size=config.vocab_size)
     eos = tokenizer.eos_token_id
     solutions = tokenizer([c.solution for c in corpus], add_special_tokens=False)["input_ids"]
     # = encode_prompt per item, tokenized in one batch call (several times faster on 48k prompts).
@@ -165,12 +179,7 @@ def build_examples(config: PretrainConfig, tokenizer=None):
                         add_special_tokens=False)["input_ids"]
     examples = []
     for i, (item, prompt, response) in enumerate(zip(corpus, prompts, solutions)):
-        kind = "full"
-        if item.prefix_tokens is not None:
-            # Cut on token ids, exactly as UPFT cuts its samples (docs/METHODS.md), then the trained EOS.
-            response, kind = response[: item.prefix_tokens], "prefix"
-        elif item.errors:
-            kind = "error"
+        kind = "instruction" if item.part else "error" if item.errors else "full"
         examples.append(Example(f"corpus-{i}", prompt, response + [eos], kind))
     return examples, tokenizer
 
@@ -217,7 +226,7 @@ def build_base_model(config: PretrainConfig | None = None, cache_dir: str | Path
         stats = training.train(model, examples, train_config(config), tmp / "run", tokenizer=tokenizer)
         model_dir = tmp / "run" / "model"
         check = measure_base(model_dir, config.eval_questions, progress=True) if config.eval_questions else {}
-        kinds = {k: sum(e.kind == k for e in examples) for k in ("full", "error", "prefix")}
+        kinds = {k: sum(e.kind == k for e in examples) for k in ("full", "error", "instruction")}
         info = {
             "key": key,
             "config": asdict(config),
@@ -274,8 +283,8 @@ def measure_base(model_dir: str | Path, n: int = 300, max_new_tokens: int = 192,
     """Quick check on the first `n` synthetic test questions (the upft_synth task's set).
 
     Plain prompts: greedy accuracy, share of outputs with an extracted answer, mean output tokens, accuracy
-    by number of steps. Prefix-instruction prompts: mean output tokens and share that still wrote a whole
-    solution (both should be low: evidence that the model understands the instruction).
+    by number of steps. UPFT's prefix instruction, which the corpus never holds: mean output tokens and the share
+    that wrote a whole solution anyway (what UPFT starts from: an instruction this model has never seen).
     """
     # heavy (torch): loaded on use
     import torch

@@ -117,7 +117,8 @@ def _setting(setting: dict | None) -> str:
 
 
 def validation_table(metrics: dict) -> str:
-    """Every setting each method was trained with and its validation accuracy; the chosen one marked."""
+    """Every setting each method was trained with, its validation accuracy and what its outputs look like
+    (`selection.output_profile`); the chosen setting marked."""
     rows = []
     for name, row in metrics["methods"].items():
         chosen = row.get("setting") or {}
@@ -125,10 +126,22 @@ def validation_table(metrics: dict) -> str:
             low, high = _wilson(trial["correct"], trial["n"])
             mark = "chosen" if len(row["validation"]) > 1 and all(
                 chosen.get(k) == v for k, v in trial["setting"].items()) else ""
+            profile = trial.get("profile") or {}
             rows.append([name, _setting(trial["setting"]) or "(as configured)",
-                         f"{100 * trial['accuracy']:.1f} ({100 * low:.1f}-{100 * high:.1f})", trial["n"], mark])
-    return tabulate(rows, headers=["method", "setting", "validation acc %", "questions", ""], tablefmt="github",
-                    disable_numparse=True)
+                         f"{100 * trial['accuracy']:.1f} ({100 * low:.1f}-{100 * high:.1f})", trial["n"],
+                         _pct_or_blank(profile.get("stated")), _num_or_blank(profile.get("mean_tokens")),
+                         _pct_or_blank(profile.get("stopped_short")), _pct_or_blank(profile.get("first_step")), mark])
+    return tabulate(rows, headers=["method", "setting", "validation acc %", "questions", "stated answer %",
+                                   "mean tokens", "stopped short %", "first step right %", ""],
+                    tablefmt="github", disable_numparse=True)
+
+
+def _pct_or_blank(share) -> str:
+    return "" if share is None else f"{100 * share:.0f}"
+
+
+def _num_or_blank(value) -> str:
+    return "" if value is None else f"{value:.0f}"
 
 
 def _wilson(correct: int, n: int) -> tuple[float, float]:

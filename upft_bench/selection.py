@@ -68,7 +68,8 @@ def validation_questions(cfg):
 
 
 def validate(model_path: str, questions, cfg, out_path: Path) -> dict:
-    """Greedy accuracy of `model_path` on validation `questions`: {"accuracy", "correct", "n"} (outputs saved)."""
+    """Greedy accuracy of `model_path` on validation `questions`: {"accuracy", "correct", "n", "flops",
+    "profile"} (outputs saved; `profile`: what the outputs look like, `output_profile`)."""
     max_new = cfg.eval.max_gen_toks or cfg.method.max_new_tokens
     greedy = SamplingConfig(temperature=0.0, batch_size=cfg.eval.batch_size, seed=0, system=cfg.eval.system,
                             device=cfg.eval.device)
@@ -78,7 +79,32 @@ def validate(model_path: str, questions, cfg, out_path: Path) -> dict:
     verdicts = grade_many([(s.text, by_id[s.question_id].answer, by_id[s.question_id].kind) for s in samples],
                           timeout=cfg.method.grade_timeout)
     return {"accuracy": sum(verdicts) / len(verdicts) if verdicts else 0.0, "correct": int(sum(verdicts)),
-            "n": len(verdicts), "flops": _flops(model_path, samples)}
+            "n": len(verdicts), "flops": _flops(model_path, samples),
+            "profile": output_profile(samples, [by_id[s.question_id] for s in samples])}
+
+
+def output_profile(samples, questions) -> dict:
+    """What a model's outputs look like, beyond accuracy: why a tuned model scores lower than its base.
+
+    `stated`: share that state a final answer (boxed, "the answer is", ...; no last-number guess);
+    `mean_tokens`: mean generated tokens (the stop token included); `stopped_short`: share that ended with the
+    stop token without stating an answer (stopped before a whole solution); `first_step`: share whose first
+    equation is the reference solution's first step, computed right (None unless every question has a
+    checkable synthetic solution). `samples[i]` answers `questions[i]`.
+    """
+    from upft_bench.grading import extract_answer
+    from upft_bench.prefixes import first_error
+
+    n = len(samples)
+    if not n:
+        return {"stated": None, "mean_tokens": None, "stopped_short": None, "first_step": None}
+    stated = [extract_answer(s.text, q.kind, stated=True) is not None for s, q in zip(samples, questions)]
+    short = sum(s.finish_reason == "stop" and not ok for s, ok in zip(samples, stated))
+    checkable = all(q.solution and "tricks" in q.meta for q in questions)  # synthetic: checkable chains
+    first = (sum(first_error(s.text, q.solution)["first_wrong_step"] not in (0, 1) for s, q in zip(samples, questions))
+             if checkable else None)
+    return {"stated": round(sum(stated) / n, 4), "mean_tokens": round(sum(s.num_tokens for s in samples) / n, 2),
+            "stopped_short": round(short / n, 4), "first_step": None if first is None else round(first / n, 4)}
 
 
 def _flops(model_path: str, samples) -> int | None:

@@ -27,9 +27,11 @@ them, and so how the base model errs, with known ground truth:
     `last` step (errors appear late, as the UPFT paper observes); tricky steps elsewhere are solved correctly;
   * `opening_variety`: the chance that a pretraining solution opens with another wording of its first step
     ("First, 12 + 5 = ..."), which lowers how much sampled solutions agree on their first tokens;
-  * `prefix_share`: the share of "question + UPFT prefix instruction -> only the first tokens, then EOS" items,
-    so the base model understands the instruction the way an instruction-tuned model does (a tiny base that never
-    saw it learns only "stop after k tokens" from UPFT, and then stops early on plain prompts too).
+  * `instruction_share`: the share of "question + an instruction that asks for part of the solution -> that
+    part, then EOS" items (only the first equation, the first two, or only the final answer; `TRUNCATIONS`), so
+    the base model knows, as an instruction-tuned model does, that an instruction can ask for less than a whole
+    solution. None of them is UPFT's prefix instruction or UPFT's cut after k tokens: every part ends at a step
+    boundary, so UPFT's training format is new to the base model, as it is to a real one.
 Every other step, and every arithmetic result, is written correctly: the pretraining text has no random noise, so
 sampling at a moderate temperature adds few errors that greedy decoding removes.
 
@@ -44,8 +46,6 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
-
-from upft_bench.prompts import PREFIX_INSTRUCTION
 
 SPLITS = ("train", "test")
 TEST_PERMILLE = 200  # share of arithmetic skeletons (per thousand) that belong to the test split
@@ -107,6 +107,13 @@ QUESTIONS = [
 ]
 # Other wordings of a solution's first step ("" is the reference wording), drawn with `World.opening_variety`.
 LEADS = ["", "First, ", "We get ", "Start: "]
+# Instructions that ask for part of a solution, each ending at a step boundary, in words other than UPFT's
+# prefix instruction (upft_bench.prompts.PREFIX_INSTRUCTION, which the corpus never holds): part -> wordings.
+TRUNCATIONS = {
+    "first": [" Only write the first equation.", " Show just your first calculation and stop there."],
+    "two": [" Write out the first two equations only.", " Give me only the opening two calculations."],
+    "final": [" Reply with the final number only.", " No working, just the result."],
+}
 
 
 @dataclass(frozen=True)
@@ -116,10 +123,10 @@ class World:
     error_rate: float = 0.8  # chance of the mistake at a tricky step where `error_position` allows one
     error_position: str = "any"  # "any" step, only the "first" step, or only the "last" step
     opening_variety: float = 0.3  # chance of another wording of the first step (lower prefix agreement)
-    prefix_share: float = 0.15  # share of "question + prefix instruction -> first tokens + EOS" items
+    instruction_share: float = 0.15  # share of "question + TRUNCATIONS instruction -> that part + EOS" items
 
     def __post_init__(self):
-        for name in ("error_rate", "opening_variety", "prefix_share"):
+        for name in ("error_rate", "opening_variety", "instruction_share"):
             value = getattr(self, name)
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"{name} must lie in [0, 1], got {value}")
@@ -149,13 +156,13 @@ class CorpusItem:
     """One pretraining example (as text; `upft_bench.pretrain` tokenizes it)."""
 
     question: str
-    instruction: str  # "" (full solution) or PREFIX_INSTRUCTION (first tokens only)
-    solution: str  # the response text; carries the mistakes listed in `errors`
-    answer: str  # the final answer the solution states (wrong when a mistake changed it)
+    instruction: str  # "" (full solution) or one wording of TRUNCATIONS[part]
+    solution: str  # the response text (the asked-for part only, for a truncation); carries the mistakes in `errors`
+    answer: str  # the final answer the whole solution states (wrong when a mistake changed it)
     gold: str  # the true answer
     steps: int
-    errors: tuple = ()  # (0-based step, trick kind) of each mistake the solution makes
-    prefix_tokens: int | None = None  # prefix items: keep this many response tokens, then EOS
+    errors: tuple = ()  # (0-based step, trick kind) of each mistake the whole solution makes
+    part: str | None = None  # truncation items: the TRUNCATIONS key the instruction asks for
 
 
 @dataclass(frozen=True)
@@ -251,8 +258,9 @@ def _render_question(sk: _Skeleton) -> str:
     return " ".join(parts)
 
 
-def _render_solution(sk: _Skeleton, errors: dict | None = None, lead: str = "") -> tuple[str, int]:
-    """Solution text and its final value; `errors` maps a 0-based step to the mistake made there (its trick)."""
+def _render_steps(sk: _Skeleton, errors: dict | None = None, lead: str = "") -> tuple[list[str], int]:
+    """A solution's sentences (each equation, then the answer) and its final value; `errors` maps a 0-based step
+    to the mistake made there (its trick)."""
     errors = errors or {}
     value = sk.start
     parts = []
@@ -270,9 +278,23 @@ def _render_solution(sk: _Skeleton, errors: dict | None = None, lead: str = "") 
         parts.append(f"{value} {SYMBOL[op]} {x} = {result} ({tag}).")
         value = result
     parts.append(f"The answer is \\boxed{{{value}}}.")
-    if parts and lead:
+    if lead:
         parts[0] = lead + parts[0]
+    return parts, value
+
+
+def _render_solution(sk: _Skeleton, errors: dict | None = None, lead: str = "") -> tuple[str, int]:
+    """Solution text and its final value (see `_render_steps`)."""
+    parts, value = _render_steps(sk, errors, lead)
     return " ".join(parts), value
+
+
+def _part(sentences: list[str], part: str) -> str:
+    """The part of a solution a truncation instruction asks for, ending at a step boundary."""
+    equations = sentences[:-1]
+    if part == "final" or not equations:
+        return sentences[-1]
+    return " ".join(equations[: 1 if part == "first" else 2])
 
 
 def _skeletons(n: int, seed: int, split: str, min_steps: int, max_steps: int, max_start: int,
@@ -357,34 +379,33 @@ def _mistakes(rng: random.Random, sk: _Skeleton, world: World) -> dict:
     return errors
 
 
-def generate_corpus(n: int, seed: int, world: World | None = None, prefix_tokens_range: tuple[int, int] = (8, 32),
-                    min_steps: int = 2, max_steps: int = 6, max_start: int = 20, max_operand: int = 9,
-                    max_value: int = 99, ops: tuple = ("add", "sub")) -> list[CorpusItem]:
+def generate_corpus(n: int, seed: int, world: World | None = None, min_steps: int = 2, max_steps: int = 6,
+                    max_start: int = 20, max_operand: int = 9, max_value: int = 99,
+                    ops: tuple = ("add", "sub")) -> list[CorpusItem]:
     """`n` pretraining examples drawn from the train split only (the base model never sees a test problem).
 
-    `world` (default `World()`) sets the mistakes, the first-step wordings and the share of prefix items, whose
-    response is only the first k tokens (k uniform in the inclusive `prefix_tokens_range`), then EOS.
+    `world` (default `World()`) sets the mistakes, the first-step wordings and the share of truncation items,
+    whose instruction (one of `TRUNCATIONS`, parts and wordings equally likely) asks for part of the solution and
+    whose response is that part.
     """
     world = world or World()
-    lo, hi = prefix_tokens_range
-    if not 1 <= lo <= hi:
-        raise ValueError(f"prefix_tokens_range must be (min, max) with 1 <= min <= max, got {prefix_tokens_range}")
+    parts = sorted(TRUNCATIONS)
     rng = random.Random(f"upft-bench-corpus|{seed}")
     items = []
     for sk in _skeletons(n, seed, "train", min_steps, max_steps, max_start, max_operand, max_value, tuple(ops),
                          unique=False, stream="corpus"):
         errors = _mistakes(rng, sk, world)
         lead = rng.choice(LEADS[1:]) if rng.random() < world.opening_variety else ""
-        solution, value = _render_solution(sk, errors, lead)
-        is_prefix = rng.random() < world.prefix_share
+        sentences, value = _render_steps(sk, errors, lead)
+        part = rng.choice(parts) if rng.random() < world.instruction_share else None
         items.append(CorpusItem(
             question=_render_question(sk),
-            instruction=PREFIX_INSTRUCTION if is_prefix else "",
-            solution=solution,
+            instruction=rng.choice(TRUNCATIONS[part]) if part else "",
+            solution=_part(sentences, part) if part else " ".join(sentences),
             answer=str(value),
             gold=str(sk.values()[-1]),
             steps=len(sk.ops),
             errors=tuple(sorted(errors.items())),
-            prefix_tokens=rng.randint(lo, hi) if is_prefix else None,
+            part=part,
         ))
     return items

@@ -26,7 +26,7 @@ from upft_bench.pretrain import (
 @click.option("--steps", type=int, help="Optimizer steps (the budget; fixed so a busy CPU cannot weaken the model).")
 @click.option("--seed", type=int, help="Seed for corpus, initial weights and data order.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-              help="Override any PretrainConfig field, e.g. --set lr=3e-3 --set prefix_share=0.2 (repeatable).")
+              help="Override any PretrainConfig field, e.g. --set lr=3e-3 --set instruction_share=0.2 (repeatable).")
 @click.option("--eval", "eval_n", type=int, default=None,
               help="Quick check on this many synthetic test questions (default: the config's eval_questions).")
 @click.option("--force", is_flag=True, help="Rebuild even when a cached model with this config exists.")
