@@ -37,7 +37,8 @@ def test_every_shipped_config_loads(path):
 
 @pytest.mark.parametrize("name, position", [("synth-late-errors", "last"), ("synth-early-errors", "first")])
 def test_the_controls_change_only_where_errors_happen(name, position):
-    """The control configs are the default with one change in the world: where the base model's mistakes happen."""
+    """The control configs are the default with one change in the world, where the base model's mistakes happen,
+    and their own learning rates (chosen on validation in that world) for the same methods."""
     from upft_bench.config import to_dict
 
     default = to_dict(load_experiment(None))
@@ -45,6 +46,7 @@ def test_the_controls_change_only_where_errors_happen(name, position):
     assert control.pop("name") == name and default.pop("name") == "default"
     assert default["pretrain"].pop("error_position") == "any"
     assert control["pretrain"].pop("error_position") == position
+    assert set(control.pop("per_method")) == set(default.pop("per_method"))
     assert control == default
 
 

@@ -28,7 +28,7 @@ them, and so how the base model errs, with known ground truth:
   * `opening_variety`: the chance that a pretraining solution opens with another wording of its first step
     ("First, 12 + 5 = ..."), which lowers how much sampled solutions agree on their first tokens;
   * `instruction_share`: the share of "question + an instruction that asks for part of the solution -> that
-    part, then EOS" items (only the first equation, the first two, or only the final answer; `TRUNCATIONS`), so
+    part, then EOS" items (only the first equation or only the first two; `TRUNCATIONS`), so
     the base model knows, as an instruction-tuned model does, that an instruction can ask for less than a whole
     solution. None of them is UPFT's prefix instruction or UPFT's cut after k tokens: every part ends at a step
     boundary, so UPFT's training format is new to the base model, as it is to a real one.
@@ -112,7 +112,6 @@ LEADS = ["", "First, ", "We get ", "Start: "]
 TRUNCATIONS = {
     "first": [" Only write the first equation.", " Show just your first calculation and stop there."],
     "two": [" Write out the first two equations only.", " Give me only the opening two calculations."],
-    "final": [" Reply with the final number only.", " No working, just the result."],
 }
 
 
