@@ -166,3 +166,16 @@ def test_plot_draws_forest_panels_and_costs(tmp_path):
     runs = [_with_outcomes(0, "1" * 30 + "0" * 30), _with_outcomes(1, "1" * 34 + "0" * 26)]
     render_report(runs, tmp_path)
     assert (tmp_path / "compare.png").stat().st_size > 10_000
+
+
+def test_runs_over_base_builds_are_named_as_builds_and_seeds():
+    from upft_bench.report import _runs_words
+
+    def run(build, seed):
+        return {"seed": seed, "base_model": f"/cache/base-s{build}", "config": {"pretrain": {"seed": build}}}
+
+    assert _runs_words([run(0, 0)]) == "seed 0"
+    assert _runs_words([run(0, 0), run(0, 1)]) == "2 seeds (0, 1)"
+    assert _runs_words([run(b, s) for b in (0, 1, 2) for s in (0, 1)]) == (
+        "3 base builds (pretraining seeds 0, 1, 2) x seeds 0, 1")
+    assert _runs_words([run(b, 0) for b in (0, 1, 2)]) == "3 base builds (pretraining seeds 0, 1, 2) x seed 0"

@@ -342,9 +342,8 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
     for group in experiment_groups(runs):
         settings = group[0].get("config", {}).get("report", {})
         comparisons = paired_comparisons(group, reference=reference, margin=margin)
-        seeds = ", ".join(str(m.get("seed")) for m in group)
+        what = _runs_words(group)
         for ref in dict.fromkeys(c["reference"] for c in comparisons):
-            what = f"{len(group)} seeds ({seeds})" if len(group) > 1 else f"seed {seeds}"
             parts.append(f"### {group[0]['name']}: each method against {ref}, {what}\n")
             parts.append(verdict_table(comparisons, ref) + "\n")
             parts.append(verdict_prose(comparisons, ref))
@@ -358,7 +357,7 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
         elif settings:
             parts.append("No paired statistics: these files hold no per-question outcomes.\n")
         if len(group) > 1:
-            parts.append(f"### {group[0]['name']}: across {len(group)} seeds ({seeds})\n")
+            parts.append(f"### {group[0]['name']}: across {what}\n")
             parts.append(seeds_table(group) + "\n")
             parts.append("acc % is the mean ± standard deviation over seeds (n-1), then the lowest and highest run; "
                          f"stated % and the costs relative to {REF} are means over seeds. The seed changes sampling, "
@@ -366,7 +365,8 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
                              "; base seeds change the base model too.\n" if _varies_base(group) else
                              "; the base model is the same.\n"))
         for m in group:
-            parts.append(f"### {m['name']}: measured" + (f", seed {m['seed']}" if len(group) > 1 else "") + "\n")
+            build = f", base build {_pretrain_seed(m)}" if _varies_base(group) else ""
+            parts.append(f"### {m['name']}: measured" + (f"{build}, seed {m['seed']}" if len(group) > 1 else "") + "\n")
             parts.append(f"Base model `{m['base_model']}`; trained on {m['train_questions']}; seed {m['seed']}; "
                          f"{_hardware_line(m)}.\n")
             parts.append(method_table(m) + "\n")
@@ -408,6 +408,23 @@ def _precision(group: list[dict]) -> str:
 
 def _varies_base(group: list[dict]) -> bool:
     return len({m.get("base_model") for m in group}) > 1
+
+
+def _pretrain_seed(run: dict):
+    return ((run.get("config") or {}).get("pretrain") or {}).get("seed")
+
+
+def _runs_words(group: list[dict]) -> str:
+    """What a group of runs is: "seed 0", "3 seeds (0, 1, 2)" or, when the base build varies,
+    "3 base builds (pretraining seeds 0, 1, 2) x seeds 0, 1"."""
+    seeds = list(dict.fromkeys(m.get("seed") for m in group))
+    if len(group) == 1:
+        return f"seed {seeds[0]}"
+    if not _varies_base(group):
+        return f"{len(group)} seeds ({', '.join(map(str, seeds))})"
+    builds = list(dict.fromkeys(_pretrain_seed(m) for m in group))
+    return (f"{len(builds)} base builds (pretraining seeds {', '.join(map(str, builds))}) x "
+            f"seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}")
 
 
 def _without_seeds(config):

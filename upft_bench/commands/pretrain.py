@@ -37,8 +37,9 @@ def pretrain_cli(preset, size, steps, seed, overrides, eval_n, force, cache_dir)
     """Build (or reuse) the tiny offline base model and print its path, build time and a quick check.
 
     The quick check is greedy decoding on the synthetic test questions: accuracy, share of outputs with an
-    extracted answer, mean output length; and, with the UPFT prefix instruction appended, the mean output
-    length (short means the model understood "only the first step").
+    extracted answer, mean output length; and, with UPFT's prefix instruction appended (an instruction the corpus
+    never holds, as a real model has never seen it), the mean output length and the share of whole solutions:
+    what UPFT starts from.
     """
     data = to_dict(PRESETS[preset])
     data.update({k: v for k, v in (("size", size), ("steps", steps), ("seed", seed)) if v is not None})
@@ -59,7 +60,7 @@ def pretrain_cli(preset, size, steps, seed, overrides, eval_n, force, cache_dir)
     if check:
         click.echo(f"quick check on {check['questions']} synth test questions (greedy): "
                    f"accuracy {check['accuracy']:.1%}, answer extracted {check['extracted']:.1%}, "
-                   f"mean length {check['mean_tokens']:.1f} tokens; with the prefix instruction: "
-                   f"mean length {check['prefix_mean_tokens']:.1f} tokens, whole solutions "
+                   f"mean length {check['mean_tokens']:.1f} tokens; with UPFT's prefix instruction (never in "
+                   f"its corpus): mean length {check['prefix_mean_tokens']:.1f} tokens, whole solutions "
                    f"{check['prefix_full']:.1%}")
         click.echo("accuracy by steps: " + ", ".join(f"{k}: {v:.0%}" for k, v in check["accuracy_by_steps"].items()))
