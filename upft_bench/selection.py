@@ -23,8 +23,9 @@ from upft_bench.compute import model_shape, sampling_flops
 from upft_bench.config import from_dict, to_dict
 from upft_bench.data import load_questions
 from upft_bench.experiment import ExperimentConfig
-from upft_bench.grading import grade_many
+from upft_bench.grading import extract_answer, grade_many
 from upft_bench.models import load_tokenizer
+from upft_bench.prefixes import first_error
 from upft_bench.sampling import SampleRequest, SamplingConfig, sample_solutions
 
 
@@ -92,9 +93,6 @@ def output_profile(samples, questions) -> dict:
     equation is the reference solution's first step, computed right (None unless every question has a
     checkable synthetic solution). `samples[i]` answers `questions[i]`.
     """
-    from upft_bench.grading import extract_answer
-    from upft_bench.prefixes import first_error
-
     n = len(samples)
     if not n:
         return {"stated": None, "mean_tokens": None, "stopped_short": None, "first_step": None}
