@@ -11,8 +11,8 @@ Recipe: train a byte-level BPE tokenizer on corpus text (`upft_bench.tiny`), bui
 Llama of `size`, and train it with the same loop as every fine-tuning method (`upft_bench.train.train`) on
 `upft_bench.synthetic.generate_corpus`: full solutions (mistakes only at the question's tricky steps, as the
 config's world says, so the model errs systematically, like a real one, not at random) and "question + an
-instruction asking for part of the solution -> that part, then EOS" examples (the first equation, the first two,
-or the final answer), so the model knows that an instruction can ask for less than a whole solution, as an
+instruction asking for part of the solution -> that part, then EOS" examples (only the first equation or only
+the first two), so the model knows that an instruction can ask for less than a whole solution, as an
 instruction-tuned model does. UPFT's own prefix instruction and its k-token cut are never in the corpus: UPFT's
 training format is as new to this base model as to a real one (see `upft_bench.synthetic`).
 

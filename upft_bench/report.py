@@ -129,18 +129,14 @@ def validation_table(metrics: dict) -> str:
             profile = trial.get("profile") or {}
             rows.append([name, _setting(trial["setting"]) or "(as configured)",
                          f"{100 * trial['accuracy']:.1f} ({100 * low:.1f}-{100 * high:.1f})", trial["n"],
-                         _pct_or_blank(profile.get("stated")), _num_or_blank(profile.get("mean_tokens")),
-                         _pct_or_blank(profile.get("stopped_short")), _pct_or_blank(profile.get("first_step")), mark])
+                         _pct(profile.get("stated")), _tokens(profile.get("mean_tokens")),
+                         _pct(profile.get("stopped_short")), _pct(profile.get("first_step")), mark])
     return tabulate(rows, headers=["method", "setting", "validation acc %", "questions", "stated answer %",
                                    "mean tokens", "stopped short %", "first step right %", ""],
                     tablefmt="github", disable_numparse=True)
 
 
-def _pct_or_blank(share) -> str:
-    return "" if share is None else f"{100 * share:.0f}"
-
-
-def _num_or_blank(value) -> str:
+def _tokens(value) -> str:
     return "" if value is None else f"{value:.0f}"
 
 
