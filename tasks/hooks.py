@@ -14,8 +14,9 @@ import json
 
 def load_docs(question_set: str, question_split: str = "test", data_dir: str | None = None,
               shuffle_seed: int = 0, synth_n: int | None = None, synth_seed: int | None = None,
-              **_other_metadata):
-    """`custom_dataset` loader: {split: datasets.Dataset} of one question set.
+              fields: dict | None = None, **_other_metadata):
+    """`custom_dataset` loader: {split: datasets.Dataset} of one question set (a name, or your own file or
+    hub: dataset, whose columns `fields` names: tasks made by `upft_bench.evaluation.write_own_tasks`).
 
     lm-eval passes the task's `metadata` (plus anything given to `--metadata` / TaskManager) as keyword
     arguments; keys this loader does not use (version, model args, ...) are ignored.
@@ -26,7 +27,7 @@ def load_docs(question_set: str, question_split: str = "test", data_dir: str | N
 
     questions = load_questions(question_set, question_split, data_dir=data_dir, shuffle_seed=int(shuffle_seed),
                                synth_n=None if synth_n is None else int(synth_n),
-                               synth_seed=None if synth_seed is None else int(synth_seed))
+                               synth_seed=None if synth_seed is None else int(synth_seed), fields=fields)
     docs = [to_doc(q) for q in questions]
     return {question_split: datasets.Dataset.from_list(docs)}
 

@@ -40,6 +40,7 @@ from upft_bench.gguf import resolve_model
 from upft_bench.grading import grade_many
 from upft_bench.prefixes import chain_summary, first_error, holds_reasoning, other_prefix, prefix_consistency, summarize
 from upft_bench.pretrain import build_base_model
+from upft_bench.quiet import pyplot
 from upft_bench.sampling import SampleRequest, sample_solutions
 
 PREMISE_SHARE = 0.5  # prefixes "largely shared": the most common prefix carries at least this share of samples
@@ -60,7 +61,7 @@ def run_analysis(cfg, out: Path, model: str | None = None) -> dict:
     model = resolve_model(model, announce=say) if model else _base_model(cfg)
     tokenizer = AutoTokenizer.from_pretrained(model)
     questions = load_questions(cfg.data.train, cfg.data.train_split, data_dir=cfg.data.resolved_dir(),
-                               limit=settings.questions)
+                               limit=settings.questions, fields=cfg.data.fields)
     max_new = settings.max_new_tokens or cfg.method.max_new_tokens
     say(f"[analyze] {model}: {len(questions)} questions from {cfg.data.train}/{cfg.data.train_split}, "
          f"{settings.samples} samples each, k = {', '.join(map(str, settings.ks))}, {settings.rollouts} "
@@ -271,12 +272,7 @@ def _share(x) -> str:
 
 def plot(results: dict, path: Path) -> None:
     """Prefix agreement and continuation accuracy against k (in the style of the paper's prefix figures)."""
-    # heavy (matplotlib): loaded on use
-    import matplotlib
-
-    matplotlib.use("Agg")
-    # heavy (matplotlib): loaded on use
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     ks = [int(k) for k in results["ks"]]
     rs = [results["ks"][str(k)] for k in ks]

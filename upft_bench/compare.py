@@ -28,8 +28,6 @@ from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NamedTuple
 
-import yaml
-
 from upft_bench import data, evaluation, sampling, selection
 from upft_bench import train as training
 from upft_bench.analysis import run_analysis
@@ -38,48 +36,20 @@ from upft_bench.compute import model_shape, sampling_flops, training_flops
 from upft_bench.config import dump_yaml, to_dict
 from upft_bench.console import say
 from upft_bench.environment import describe
-from upft_bench.errors import RunFolderError
 from upft_bench.examples import write_examples
-from upft_bench.experiment import ExperimentConfig, changed_sections, runs
+from upft_bench.experiment import ExperimentConfig, runs
 from upft_bench.gguf import resolve_model
 from upft_bench.launch import run_launched
 from upft_bench.methods import METHODS, Method
 from upft_bench.models import load_tokenizer
+from upft_bench.preflight import check_tasks, overlap
 from upft_bench.pretrain import build_base_model
 from upft_bench.report import render_report
 from upft_bench.resources import measure
 from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_experiment_metrics, build_metrics
+from upft_bench.runfolder import Phases, check_same_config, config_differences, open_run_folder  # noqa: F401
 
 __all__ = ["Comparison", "Phases", "run_compare"]
-
-
-class Phases:
-    """Done-markers under `out/.done/`; a phase counts as finished only once its marker exists.
-
-    Also keeps the run's wall seconds across sessions (`.done/elapsed.json`, written with every marker), so a
-    resumed run's total counts the earlier sessions' finished work too, not only the last session's.
-    """
-
-    ELAPSED = "elapsed"
-
-    def __init__(self, out: Path):
-        self.dir = out / ".done"
-        self.started = time.time()
-        earlier = self.done(self.ELAPSED)
-        self.before = float(earlier["seconds"]) if earlier else 0.0
-
-    def done(self, name: str) -> dict | None:
-        marker = self.dir / f"{name}.json"
-        return json.loads(marker.read_text()) if marker.exists() else None
-
-    def mark(self, name: str, info: dict) -> dict:
-        write_json(self.dir / f"{name}.json", info)
-        write_json(self.dir / f"{self.ELAPSED}.json", {"seconds": round(self.elapsed(), 2)})
-        return info
-
-    def elapsed(self) -> float:
-        """Wall seconds of this run: earlier sessions (up to their last marker) plus this one so far."""
-        return self.before + time.time() - self.started
 
 
 class Trained(NamedTuple):
@@ -113,6 +83,12 @@ def run_compare(cfg: ExperimentConfig, out: Path, resume: bool = False) -> dict:
     if plan == [(None, cfg)]:
         return Comparison(cfg, out, resume).run()
     phases = open_run_folder(cfg, out, resume)
+    with phases:  # the folder is this run's until it ends (upft_bench.runfolder)
+        return _run_seeds(cfg, out, resume, plan, phases)
+
+
+def _run_seeds(cfg: ExperimentConfig, out: Path, resume: bool, plan: list, phases: Phases) -> dict:
+    """The seeds' runs, each in its sub-folder of `out`, then the experiment's metrics over all of them."""
     shared: dict[str, dict] = {}  # evaluations of one model (e.g. the base model) serve every run
     results = []
     for tag, run_cfg in plan:
@@ -170,19 +146,26 @@ class Comparison:
 
     def run(self, report: bool = True) -> dict:
         """Every method's phases; returns (and writes) this run's metrics.json, with compare.md/png if `report`."""
+        with self.phases:  # the folder is this run's until it ends (upft_bench.runfolder)
+            return self._run(report)
+
+    def _run(self, report: bool) -> dict:
         cfg = self.cfg
         self.base = self.base_model()
         self.tokenizer = load_tokenizer(self.base)
         analysis = self.analysis() if cfg.analysis else None
         self.questions = data.load_questions(cfg.data.train, cfg.data.train_split, data_dir=cfg.data.resolved_dir(),
-                                             limit=cfg.data.train_limit)
-        say(f"[questions] {len(self.questions)} from {cfg.data.train}/{cfg.data.train_split}")
+                                             limit=cfg.data.train_limit, fields=cfg.data.fields)
+        source = cfg.data.train if data.is_own(cfg.data.train) else f"{cfg.data.train}/{cfg.data.train_split}"
+        say(f"[questions] {len(self.questions)} from {source}")
         self.validation = selection.validation_questions(cfg)
         if self.validation:
             say(f"[questions] {len(self.validation)} validation questions held out after them (selection only)")
         rows = {name: self.method_result(METHODS[name]) for name in cfg.methods}
         metrics = build_metrics(to_dict(cfg), self.base, rows, _leaf_tasks(cfg.eval.tasks), self.phases.elapsed())
         metrics["environment"] = describe()
+        if cfg.data.allow_overlap:
+            metrics["overlap"] = _overlap(cfg, self.questions + self.validation)
         if analysis:
             metrics["analysis"] = analysis
         if report:
@@ -365,54 +348,18 @@ class Comparison:
         if self.cfg.launch.num_processes == 1:
             return evaluation.evaluate(model, e.tasks, limit=e.limit, batch_size=e.batch_size, data_dir=data_dir,
                                        output_dir=out, system=e.system, max_gen_toks=e.max_gen_toks,
-                                       device=e.device, backend=e.backend)
+                                       device=e.device, backend=e.backend, fields=self.cfg.data.fields)
         args = ["eval", "--model", model, "--tasks", ",".join(e.tasks), "--batch-size", str(e.batch_size),
                 "--output", str(out), "--system-prompt", e.system or "none", "--backend", e.backend]
         for flag, value in (("--limit", e.limit), ("--max-gen-toks", e.max_gen_toks), ("--data-dir", data_dir),
                             ("--device", e.device)):
             if value is not None:
                 args += [flag, str(value)]
+        for key, column in self.cfg.data.fields.items():
+            args += ["--field", f"{key}={column}"]
         launch = self.cfg.launch
         run_launched(args, launch.num_processes, launch.accelerate_args, "evaluation")
         return json.loads((out / "summary.json").read_text())["tasks"]
-
-
-# ---------------------------------------------------------------------------------------------- the run folder
-def open_run_folder(cfg: ExperimentConfig, out: Path, resume: bool) -> Phases:
-    """Claim `out` for this experiment and write its resolved config.yaml.
-
-    A folder with phase markers holds a (possibly interrupted) run: never mix two runs silently. A folder with
-    only report files is rewritten when they are this experiment's (or carry no config.yaml), and refused when its
-    config.yaml is another experiment's.
-    """
-    if (out / ".done").exists() and any((out / ".done").iterdir()) and not resume:
-        raise RunFolderError(f"{out} already holds results: pass --resume to finish it, or choose --output")
-    if not resume and (out / "config.yaml").exists():  # report files only: rewritten if they are this experiment's
-        changed = config_differences(out / "config.yaml", cfg)
-        if changed:
-            raise RunFolderError(f"{out} holds the report of another experiment (sections "
-                                 f"{', '.join(changed)} differ): choose another --output, or remove the folder")
-    out.mkdir(parents=True, exist_ok=True)
-    if resume and (out / "config.yaml").exists():
-        check_same_config(out / "config.yaml", cfg)
-    write_text(out / "config.yaml", f"# upft-bench compare, resolved config\n{dump_yaml(cfg)}")
-    return Phases(out)
-
-
-def config_differences(path: Path, cfg: ExperimentConfig) -> list[str]:
-    """The sections in which the config.yaml at `path` differs from `cfg` (the method list may differ)."""
-    try:
-        return changed_sections(yaml.safe_load(path.read_text()) or {}, cfg)
-    except yaml.YAMLError:
-        return ["(unreadable config.yaml)"]
-
-
-def check_same_config(path: Path, cfg: ExperimentConfig) -> None:
-    """--resume must not mix two experiments in one folder; the method list alone may grow or shrink."""
-    changed = config_differences(path, cfg)
-    if changed:
-        raise RunFolderError(f"{path}: --resume with a different config (sections {', '.join(changed)} differ); "
-                             "resume with the same config, or start a new --output")
 
 
 # ---------------------------------------------------------------------------------------------- helpers
@@ -422,6 +369,14 @@ def _selection_flops(trials: list[Trial], chosen: int) -> int | None:
     parts = [t.training.train_flops for i, t in enumerate(trials) if i != chosen]
     parts += [t.score.get("flops") for t in trials if t.score is not None]
     return None if None in parts else sum(parts)
+
+
+def _overlap(cfg: ExperimentConfig, train: list) -> dict:
+    """Per test task, its questions that are also training or validation questions (upft_bench.preflight.overlap)."""
+    tests: dict[str, list] = {}
+    check_tasks(cfg.eval.tasks, cfg.data.resolved_dir(), cfg.eval.limit, cfg.eval.max_gen_toks, fields=cfg.data.fields,
+                questions=tests)
+    return overlap(train, tests)
 
 
 def _pool_key(requests) -> str:
@@ -435,4 +390,5 @@ def _pool_key(requests) -> str:
 def _leaf_tasks(names: list[str]) -> list[str]:
     """The single tasks behind task/group names, in order (a group's mean is recomputed over these)."""
     manager = evaluation.task_manager()
-    return list(dict.fromkeys(t for name in names for t in evaluation.task_leaves(name, manager)))
+    return list(dict.fromkeys(t for name in names for t in (
+        [evaluation.own_task_name(name)] if data.is_own(name) else evaluation.task_leaves(name, manager))))

@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from upft_bench.errors import InputError
+from upft_bench.hub import HubTimeout, within_timeout
 from upft_bench.jsonl import read_jsonl
 from upft_bench.synthetic import SPLITS, generate_problems
 
@@ -87,17 +88,24 @@ SYNTH_DEFAULTS = {"train": (5000, 1234), "test": (300, 1234)}
 
 
 def load_questions(name: str, split: str = "test", data_dir: str | Path | None = None, limit: int | None = None,
-                   *, shuffle_seed: int = 0, synth_n: int | None = None, synth_seed: int | None = None
-                   ) -> list[Question]:
+                   *, shuffle_seed: int = 0, synth_n: int | None = None, synth_seed: int | None = None,
+                   fields: dict | None = None) -> list[Question]:
     """The questions of one dataset split, in the source's order (first `limit` of them).
+
+    `name` is one of `NAMES`, or your own questions: a file (.jsonl, .csv, .parquet) or a Hub dataset
+    `hub:OWNER/NAME[:CONFIG][@SPLIT]` (`own_questions`; `fields` maps question/answer/solution/id to its columns).
 
     `shuffle_seed` varies gpqa's option order (0: the published order). `synth_n` / `synth_seed` override
     the synthetic set's size and seed (defaults in `SYNTH_DEFAULTS`).
     """
-    if name not in NAMES:
-        raise DataError(f"unknown question set {name!r}; known: {', '.join(NAMES)}")
     if limit is not None and limit < 0:
         raise DataError(f"limit must be >= 0, got {limit}")
+    if is_own(name):
+        questions = own_questions(name, split, fields)
+        return questions if limit is None else questions[:limit]
+    if name not in NAMES:
+        raise DataError(f"unknown question set {name!r}; known: {', '.join(NAMES)}, or a file of your own "
+                        f"({', '.join(OWN_SUFFIXES)}) or a Hub dataset as hub:OWNER/NAME")
     if name == "synth":
         questions = _synth(split, synth_n if synth_n is not None else limit, synth_seed)
     else:
@@ -127,6 +135,8 @@ def resolve_data_dir(data_dir: str | Path | None = None) -> Path | None:
 
 def source_of(name: str, split: str = "test", data_dir: str | Path | None = None) -> str:
     """Where `load_questions(name, split, data_dir)` reads from, in words (for listings and logs)."""
+    if is_own(name):
+        return name if name.startswith(HUB_PREFIX) else str(Path(name).expanduser())
     if name == "synth":
         n, seed = SYNTH_DEFAULTS.get(split, SYNTH_DEFAULTS["test"])
         return f"upft_bench.synthetic (generated, seed {seed})"
@@ -136,6 +146,19 @@ def source_of(name: str, split: str = "test", data_dir: str | Path | None = None
         return str(root / local)
     path, config, hub_split = HUB[name][split]
     return f"hub:{path}" + (f" ({config})" if config else "") + f" [{hub_split}]"
+
+
+def source_path(name: str, split: str = "test", data_dir: str | Path | None = None) -> Path | None:
+    """The local file `load_questions(name, split, data_dir)` reads, or None (generated, or from the Hub)."""
+    if is_own(name):
+        return None if name.startswith(HUB_PREFIX) else Path(name).expanduser()
+    if name == "synth" or name not in LOCAL or split not in LOCAL[name]:
+        return None
+    root = resolve_data_dir(data_dir)
+    local = LOCAL[name][split]
+    if root is not None and (root / local).parent.is_dir():
+        return root / local
+    return None
 
 
 # ------------------------------------------------------------------------------------------ reading rows
@@ -162,16 +185,21 @@ def _read_jsonl(path: Path) -> list[dict]:
 
 def _hub_rows(name: str, split: str, root: Path | None):
     path, config, hub_split = HUB[name][split]
-    try:
+    def load():
         # heavy (datasets): loaded on use
         import datasets
 
         if name == "math12k":
-            rows = [dict(r, _config=subject, _split=s, _index=i)
+            return [dict(r, _config=subject, _split=s, _index=i)
                     for subject in MATH_SUBJECTS for s in ("train", "test")
                     for i, r in enumerate(datasets.load_dataset(path, subject, split=s))]
-        else:
-            rows = list(datasets.load_dataset(path, config, split=hub_split))
+        return list(datasets.load_dataset(path, config, split=hub_split))
+
+    try:
+        rows = within_timeout(load, f"{name} ({split}) from {path}")
+    except HubTimeout as err:
+        raise DataError(f"{err}. To use local files, point --data-dir or ${DATA_DIR_ENV} at a folder holding "
+                        f"{LOCAL[name][split]}") from None
     except Exception as err:  # offline, gated, renamed: all end here with one actionable message
         local = LOCAL[name][split]
         where = (f"the data directory {root} has no {local.split('/')[0]}/ folder, so the Hub was tried"
@@ -186,6 +214,163 @@ def _hub_rows(name: str, split: str, root: Path | None):
     if name == "math12k":
         return rows, lambda i: f"{label} {rows[i]['_config']}/{rows[i]['_split']} row {rows[i]['_index']}"
     return rows, lambda i: f"{label} row {i}"
+
+
+# ------------------------------------------------------------------------------------------ your own questions
+OWN_SUFFIXES = (".jsonl", ".csv", ".parquet")
+HUB_PREFIX = "hub:"
+# Column names tried for each field when `data.fields` does not name one (the first present wins).
+OWN_FIELDS = {"question": ("question", "problem", "Question", "Problem"),
+              "answer": ("answer", "expected_answer", "final_answer", "Answer"),
+              "solution": ("solution", "rationale", "Solution"),
+              "id": ("id", "unique_id", "ID")}
+
+
+def is_own(name: str) -> bool:
+    """True for a question set of the user's own: a file path (.jsonl, .csv, .parquet) or `hub:OWNER/NAME...`."""
+    name = str(name)
+    return name.startswith(HUB_PREFIX) or name.lower().endswith(OWN_SUFFIXES)
+
+
+def own_label(name: str) -> str:
+    """A short name for an own question set: the file's stem (`data/my_test.jsonl` -> my_test), or the Hub
+    dataset's name and split (`hub:me/probs@test` -> probs_test); letters, digits and `_` only."""
+    if name.startswith(HUB_PREFIX):
+        repo, _, split = name[len(HUB_PREFIX):].partition("@")
+        stem = repo.split("/")[-1].replace(":", "_") + (f"_{split}" if split else "")
+    else:
+        stem = Path(name).stem
+    return re.sub(r"[^A-Za-z0-9]+", "_", stem).strip("_").lower() or "data"
+
+
+def own_questions(name: str, split: str = "test", fields: dict | None = None) -> list[Question]:
+    """Questions from a file of the user's own or a Hub dataset (`hub:OWNER/NAME[:CONFIG][@SPLIT]`; without
+    `@SPLIT`, `split`).
+
+    Each row needs a question and a gold answer; a solution is optional (the `sft` method needs it). `fields` maps
+    `question`, `answer`, `solution` and `id` to column names (default: the names in `OWN_FIELDS`). An answer
+    written GSM8K-style (`... #### 42`) gives the number after `####`, and its text becomes the solution; with
+    no answer column the last `\\boxed{}` of the solution is the answer. Errors name the file, row and field.
+    """
+    fields = dict(fields or {})
+    unknown = sorted(set(fields) - set(OWN_FIELDS))
+    if unknown:
+        raise DataError(f"data.fields: unknown field(s) {', '.join(unknown)}; it maps {', '.join(OWN_FIELDS)} "
+                        "to column names")
+    if name.startswith(HUB_PREFIX):
+        rows, where = _own_hub_rows(name, split)
+    else:
+        rows, where = _own_file_rows(Path(name).expanduser())
+    label = own_label(name)
+    questions = [_own_row(row, where(i), i, label, fields) for i, row in enumerate(rows)]
+    _check_unique(questions, name)
+    return questions
+
+
+def _columns(key: str, fields: dict) -> tuple[str, ...]:
+    return (fields[key],) if key in fields else OWN_FIELDS[key]
+
+
+def _own_row(row: dict, where: str, index: int, label: str, fields: dict) -> Question:
+    question = _field(row, _columns("question", fields), where)
+    solution = _optional(row, _columns("solution", fields), where)
+    answer = _optional(row, _columns("answer", fields), where)
+    if answer is not None and "####" in answer:  # GSM8K-style: rationale, then "#### N"
+        rationale, _, final = answer.rpartition("####")
+        final = final.strip().replace(",", "")
+        if not final:
+            raise DataError(f"{where}: field {fields.get('answer', 'answer')!r} has nothing after '####'")
+        if solution is None and rationale.strip():
+            solution = (_CALC.sub("", rationale).rstrip() + f"\nThe answer is \\boxed{{{final}}}.").lstrip()
+        answer = final
+    if answer is None:
+        answer = last_boxed(solution) if solution else None
+        if answer is None:
+            names = " or ".join(repr(c) for c in _columns("answer", fields))
+            raise DataError(f"{where}: missing field {names} (the gold answer; or a solution ending in \\boxed{{}})")
+    qid = _optional(row, _columns("id", fields), where) or f"{label}-{index}"
+    return Question(qid, question, answer.strip(), solution, "math", {"source_row": index})
+
+
+def _optional(row: dict, names: tuple[str, ...], where: str) -> str | None:
+    """Like `_field`, but None when no column of `names` is present (numbers are taken as text)."""
+    for key in names:
+        value = row.get(key)
+        if value is None or (isinstance(value, float) and value != value):  # absent, or an empty CSV/Parquet cell
+            continue
+        if isinstance(value, (int, float)) and not isinstance(value, bool):  # CSV/Parquet numbers: answers, ids
+            value = str(value)
+        if not isinstance(value, str) or not value.strip():
+            raise DataError(f"{where}: field {key!r} must be a non-empty string, got {str(value)[:60]!r}")
+        return value
+    return None
+
+
+def _own_file_rows(path: Path):
+    """(rows, where) of a .jsonl, .csv or .parquet file; `where(i)` names row i by its line (JSONL, CSV) or row."""
+    if not path.is_file():
+        raise DataError(f"{path}: no such file (data.train and eval.tasks take a .jsonl, .csv or .parquet file, or "
+                        "hub:OWNER/NAME)")
+    suffix = path.suffix.lower()
+    if suffix == ".jsonl":
+        rows = _read_jsonl(path)
+        return rows, lambda i: f"{path} line {rows[i]['_line']}"
+    if suffix == ".csv":
+        rows = _read_csv(path)
+        return rows, lambda i: f"{path} line {rows[i]['_line']}"
+    try:
+        # heavy (pyarrow, installed with datasets): loaded on use
+        import pyarrow.parquet as pq
+
+        rows = pq.read_table(path).to_pylist()
+    except Exception as err:  # pyarrow raises ArrowInvalid / OSError on a damaged file
+        raise DataError(f"{path}: cannot read as Parquet: {' '.join(str(err).split())[:200]}") from None
+    return rows, lambda i: f"{path} row {i}"
+
+
+def _read_csv(path: Path) -> list[dict]:
+    """Rows of a CSV file with a header line; each row remembers the line it starts on (for errors)."""
+    import csv
+
+    try:
+        with open(path, newline="", encoding="utf-8") as fh:
+            reader = csv.DictReader(fh)
+            if reader.fieldnames is None:  # reads the header line
+                raise DataError(f"{path}: empty CSV (a header line naming the columns comes first)")
+            rows = []
+            line = reader.line_num + 1
+            for row in reader:
+                if None in row:
+                    raise DataError(f"{path} line {line}: more cells than the header has columns")
+                rows.append({**{k: (v if v != "" else None) for k, v in row.items()}, "_line": line})
+                line = reader.line_num + 1
+    except UnicodeDecodeError as err:
+        raise DataError(f"{path}: not UTF-8 text (byte {err.start}: {err.reason})") from None
+    except csv.Error as err:
+        raise DataError(f"{path}: not valid CSV ({err})") from None
+    except OSError as err:
+        raise DataError(f"{path}: cannot read: {err.strerror or err}") from None
+    return rows
+
+
+def _own_hub_rows(name: str, split: str):
+    """(rows, where) of a Hub dataset `hub:OWNER/NAME[:CONFIG][@SPLIT]`, resolved within the Hub timeout."""
+    spec, _, at_split = name[len(HUB_PREFIX):].partition("@")
+    path, _, config = spec.partition(":")
+    split = at_split or split
+    if path.count("/") != 1:
+        raise DataError(f"{name}: a Hub dataset is hub:OWNER/NAME, optionally :CONFIG and @SPLIT")
+    try:
+        # heavy (datasets): loaded on use
+        import datasets
+
+        rows = within_timeout(lambda: list(datasets.load_dataset(path, config or None, split=split)), name)
+    except HubTimeout as err:
+        raise DataError(str(err)) from None
+    except Exception as err:  # offline, gated, renamed, no such split
+        raise DataError(f"{name}: could not load from the Hugging Face Hub: {type(err).__name__}: "
+                        f"{' '.join(str(err).split())[:300]}") from None
+    return rows, lambda i: f"{name} row {i}"
 
 
 # ------------------------------------------------------------------------------------------ row parsers

@@ -31,16 +31,19 @@ import json
 import math
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
+import yaml
 from tabulate import tabulate
 
 from upft_bench import tasks_dir
 from upft_bench.atomic import write_lines, write_text
 from upft_bench.compute import generation_flops, model_shape
 from upft_bench.console import say
-from upft_bench.data import resolve_data_dir
+from upft_bench.data import HUB_PREFIX, is_own, own_label, resolve_data_dir
+from upft_bench.errors import InputError
 from upft_bench.prompts import system_prompt
 from upft_bench.quiet import lm_eval_quietly
 from upft_bench.stats import accuracy_interval
@@ -53,8 +56,12 @@ METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "cor
 
 def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, batch_size: int = 16,
              data_dir: str | Path | None = None, output_dir: str | Path | None = None, system: str | None = None,
-             max_gen_toks: int | None = None, device: str | None = None, backend: str = "hf") -> dict:
+             max_gen_toks: int | None = None, device: str | None = None, backend: str = "hf",
+             fields: dict | None = None) -> dict:
     """Evaluate `model_path` (local folder or Hub id) on upft tasks/groups; per name a dict of `METRICS`.
+
+    A name may be your own question file (.jsonl/.csv/.parquet) or `hub:OWNER/NAME`: it is evaluated as the task
+    `upft_own_<stem>` made for it (`write_own_tasks`, into `output_dir`/tasks), with `fields` naming its columns.
 
     `system`: a prompt style of `upft_bench.prompts.SYSTEM_PROMPTS` ("qwen_boxed") or the system text itself;
     None / "none": no system turn (the paper's protocol). `max_gen_toks` overrides every task's own length.
@@ -75,7 +82,11 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     system_text = system_prompt(system, literal=True)
     root = resolve_data_dir(data_dir)  # a bad path fails here, before the model loads
-    manager = task_manager(root)
+    out = Path(output_dir) if output_dir is not None else None
+    own_dir = (out if out is not None else Path(tempfile.mkdtemp(prefix="upft-own-tasks-"))) / "tasks"
+    made = write_own_tasks(names, own_dir, fields) if any(map(is_own, names)) else {}
+    names = [made.get(n, n) for n in names]
+    manager = task_manager(root, extra_paths=[own_dir] if made else [])
     plan = {name: task_leaves(name, manager) for name in names}
     leaves = list(dict.fromkeys(t for ts in plan.values() for t in ts))
 
@@ -88,8 +99,8 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     settings = dict(model=model_path, tasks=names, limit=limit, batch_size=batch_size, backend=backend,
                     device=device, processes=lm.world_size, data_dir=str(root) if root else None,
                     system=system_text, max_gen_toks=max_gen_toks, apply_chat_template=chat,
-                    system_instruction=instruction, model_files=_model_files(model_path))
-    out = Path(output_dir) if output_dir is not None else None
+                    system_instruction=instruction, model_files=_model_files(model_path),
+                    **({"own_files": {t: _file_digest(src) for src, t in made.items()}} if made else {}))
 
     # Tasks an earlier call with these settings finished (it stopped in a later task) are not run again.
     rows, raw, samples = _finished(out, settings, leaves) if out is not None else ({}, {}, {})
@@ -120,6 +131,17 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     if out is not None:
         write_outputs(out, rows, raw, samples, settings)
     return rows
+
+
+def _file_digest(source: str) -> str | None:
+    """SHA-256 (16 hex digits) of an own question file's content; None for a Hub dataset."""
+    if source.startswith(HUB_PREFIX):
+        return None
+    h = hashlib.sha256()
+    with open(Path(source).expanduser(), "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:16]
 
 
 def _model_files(model_path) -> str | None:
@@ -166,14 +188,56 @@ def _finished(out: Path, settings: dict, leaves: list[str]) -> tuple[dict, dict,
     return rows, raw, samples
 
 
-def task_manager(data_dir: str | Path | None = None, include_defaults: bool = False):
-    """The one `lm_eval.tasks.TaskManager` builder: upft-bench's tasks, reading their questions from `data_dir`
-    (None: $UPFT_BENCH_DATA_DIR, else the Hub). `include_defaults=False` skips indexing lm-eval's ~14,700 built-in
-    tasks (about 4 s)."""
+def task_manager(data_dir: str | Path | None = None, include_defaults: bool = False,
+                 extra_paths: list[str | Path] = ()):
+    """The one `lm_eval.tasks.TaskManager` builder: upft-bench's tasks (plus the folders `extra_paths`, e.g. tasks
+    generated for your own files), reading their questions from `data_dir` (None: $UPFT_BENCH_DATA_DIR, else the
+    Hub). `include_defaults=False` skips indexing lm-eval's ~14,700 built-in tasks (about 4 s)."""
     from lm_eval.tasks import TaskManager  # heavy: lm-eval loads only where tasks are needed
 
-    return TaskManager(include_path=str(tasks_dir()), include_defaults=include_defaults,
+    return TaskManager(include_path=[str(tasks_dir()), *map(str, extra_paths)], include_defaults=include_defaults,
                        metadata={"data_dir": str(data_dir)} if data_dir is not None else None)
+
+
+# ---------------------------------------------------------------------------------------------- your own files
+OWN_TASK_PREFIX = "upft_own_"
+OWN_MAX_GEN_TOKS = 1024  # generation length of a task made for your own file (eval.max_gen_toks overrides it)
+
+
+def own_task_name(source: str) -> str:
+    """The lm-eval task made for an own question file or Hub dataset: `upft_own_<file stem>`."""
+    return OWN_TASK_PREFIX + own_label(source)
+
+
+def task_name(name: str) -> str:
+    """The task a name of `eval.tasks` stands for: itself, or the task made for an own file (`own_task_name`)."""
+    return own_task_name(name) if is_own(name) else name
+
+
+def write_own_tasks(names: list[str], folder: str | Path, fields: dict | None = None) -> dict[str, str]:
+    """An lm-eval task YAML in `folder` for each own question set among `names` (files or hub: ids); returns
+    {source: task name}. Each is the shipped template (same prompt, decoding and checker) with the file's path and
+    `fields` in its metadata, so `lm_eval --include_path FOLDER --tasks upft_own_<stem>` reproduces it."""
+    own = [n for n in names if is_own(n)]
+    made: dict[str, str] = {}
+    for source in own:
+        name = own_task_name(source)
+        clash = next((s for s, t in made.items() if t == name and s != source), None)
+        if clash is not None:
+            raise InputError(f"eval.tasks: {clash} and {source} would both be the task {name}; rename one file")
+        where = source if source.startswith(HUB_PREFIX) else str(Path(source).expanduser().resolve())
+        template = (tasks_dir() / "_upft_template.yaml").read_text()
+        template = template.replace("\ntag: upft\n", "\ntag: upft_own\n")
+        metadata = {"version": 1.0, "question_set": where, "question_split": "test", "fields": dict(fields or {})}
+        text = (f"# Made by upft-bench for {source}: the upft_* template with this question set.\n"
+                f"#   lm_eval --include_path {Path(folder).resolve()} --tasks {name} --model hf "
+                "--model_args pretrained=PATH --apply_chat_template\n"
+                f"{template.rstrip()}\n\ntask: {name}\n"
+                + yaml.safe_dump({"generation_kwargs": {"max_gen_toks": OWN_MAX_GEN_TOKS},
+                                  "metadata": metadata}, sort_keys=False, allow_unicode=True))
+        write_text(Path(folder) / f"{name}.yaml", text)
+        made[source] = name
+    return made
 
 
 def task_leaves(name: str, manager) -> list[str]:

@@ -9,8 +9,10 @@ hold for the whole experiment: the sections that take them follow the top level.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,7 +20,17 @@ from pathlib import Path
 import yaml
 
 from upft_bench import baselines_dir
-from upft_bench.config import ConfigError, coerce, dump_yaml, from_dict, load_dataclass, to_dict
+from upft_bench.config import (
+    ConfigError,
+    clipped,
+    coerce,
+    dump_yaml,
+    from_dict,
+    load_dataclass,
+    load_yaml,
+    shown,
+    to_dict,
+)
 from upft_bench.methods import METHOD_IDS, MethodConfig
 from upft_bench.pretrain import PretrainConfig
 from upft_bench.sampling import SamplingConfig
@@ -28,19 +40,45 @@ from upft_bench.train import RESULT_NEUTRAL, TrainConfig
 _PER_METHOD_SECTIONS = {"train": TrainConfig, "method": MethodConfig}
 
 
-def setting_value(key: str, value, where: str):
-    """`value` converted to the type of the field `key` names (`train.lr` -> float); errors name `where` and key.
+# Seeds feed Python's and torch's generators and name result folders (seed-3): integers in [0, MAX_SEED].
+MAX_SEED = 2**32 - 1
+
+
+def seed_error(label: str, seeds: list[int]) -> str | None:
+    """What is wrong with a list of seeds (`label` names the key or flag), or None."""
+    if not seeds:
+        return f"{label}: give one or more distinct seeds; none given"
+    bad = [s for s in seeds if isinstance(s, bool) or not isinstance(s, int) or not 0 <= s <= MAX_SEED]
+    if bad:
+        return f"{label}: {shown(bad[0])} is not a seed; seeds are integers from 0 to {MAX_SEED}"
+    twice = [s for i, s in enumerate(seeds) if s in seeds[:i]]
+    if twice:
+        return f"{label}: give one or more distinct seeds; {twice[0]} is given twice"
+    return None
+
+
+def setting_value(key: str, value, where: str, sections: dict | None = None):
+    """`value` converted to the type of the field `key` names (`train.lr` -> float); errors (ConfigError) name
+    `where` and key.
 
     A key must name a field of a sweepable section (`train.lr`, `method.prefix_tokens`); seeds and the prompt
-    style are not per-method settings.
+    style are not per-method settings. With `sections` (section name -> its config, e.g. {"train": cfg.train}),
+    the section with this value must pass its own checks too (`lr must be > 0`), so a bad value fails here and
+    not in the middle of a run.
     """
     section, _, name = str(key).partition(".")
     classes = _PER_METHOD_SECTIONS
     hints = typing.get_type_hints(classes[section]) if section in classes else {}
     if name not in hints or name in ("seed", "system"):
-        raise ValueError(f"{where}: {key!r} is not a setting that can vary per method; use train.<field> or "
-                         f"method.<field> (not seed or system), e.g. train.lr")
-    return coerce(value, hints[name], f"{where}.{key}")
+        raise ConfigError(f"{where}: {shown(key)} is not a setting that can vary per method; use train.<field> "
+                          f"or method.<field> (not seed or system), e.g. train.lr")
+    value = coerce(value, hints[name], f"{where}: {key}")
+    if sections is not None:
+        try:
+            dataclasses.replace(sections[section], **{name: value})
+        except (TypeError, ValueError) as err:
+            raise ConfigError(f"{where}: {key}={shown(value)}: {err}") from None
+    return value
 
 
 @dataclass
@@ -56,13 +94,25 @@ class ModelConfig:
 
 @dataclass
 class DataConfig:
-    train: str = "synth"  # question set the methods train on (upft_bench.data.load_questions name)
+    # Question set the methods train on: a name (synth, gsm8k, math12k: upft_bench.data.NAMES), or your own
+    # questions: a .jsonl/.csv/.parquet file or a Hub dataset hub:OWNER/NAME[:CONFIG][@SPLIT].
+    train: str = "synth"
     train_split: str = "train"
     train_limit: int | None = 500  # number of training questions (None: all)
     # Validation questions for selection (upft_bench.selection): the next val_limit questions of the training set
     # after the first train_limit, so disjoint from training and test. 0: none (a sweep needs some).
     val_limit: int = 0
     data_dir: str | None = None  # local benchmark copies (layout in tasks/README.md); default $UPFT_BENCH_DATA_DIR
+    # Columns of your own files (training and eval.tasks files alike): {question: problem, answer: final, ...};
+    # keys question, answer, solution, id. Unset: question/problem, answer/expected_answer, solution, id.
+    fields: dict[str, str] = field(default_factory=dict)
+    allow_overlap: bool = False  # accept test questions that also appear among the training questions (reported)
+
+    def __post_init__(self):
+        if self.train_limit is not None and self.train_limit < 0:
+            raise ValueError(f"data.train_limit must be >= 0 (or null: all), got {self.train_limit}")
+        if self.val_limit < 0:
+            raise ValueError(f"data.val_limit must be >= 0 (0: none), got {self.val_limit}")
 
     def resolved_dir(self) -> str | None:
         """The data directory in use: this setting, else $UPFT_BENCH_DATA_DIR, else None (the Hub)."""
@@ -71,7 +121,9 @@ class DataConfig:
 
 @dataclass
 class EvalConfig:
-    tasks: list[str] = field(default_factory=lambda: ["upft_synth"])  # lm-eval task or group names
+    # lm-eval task or group names, or your own test questions (a .jsonl/.csv/.parquet file or hub:OWNER/NAME),
+    # each evaluated as the task upft_own_<stem> made for it
+    tasks: list[str] = field(default_factory=lambda: ["upft_synth"])
     limit: int | None = None  # questions per task (None: all)
     batch_size: int = 32
     max_gen_toks: int | None = None  # None: each task's own setting
@@ -81,7 +133,13 @@ class EvalConfig:
 
     def __post_init__(self):
         if self.backend not in ("hf", "vllm"):
-            raise ValueError(f"eval.backend must be 'hf' or 'vllm', got {self.backend!r}")
+            raise ValueError(f"eval.backend must be 'hf' or 'vllm', got {shown(self.backend)}")
+        if self.limit is not None and self.limit < 1:
+            raise ValueError(f"eval.limit must be >= 1 (or null: all questions), got {self.limit}")
+        if self.batch_size < 1:
+            raise ValueError(f"eval.batch_size must be >= 1, got {self.batch_size}")
+        if self.max_gen_toks is not None and self.max_gen_toks < 1:
+            raise ValueError(f"eval.max_gen_toks must be >= 1 (or null: each task's own), got {self.max_gen_toks}")
 
 
 @dataclass
@@ -105,9 +163,10 @@ class ReportConfig:
     bootstrap_resamples: int = 10_000
 
     def __post_init__(self):
-        unknown = [m for m in [self.reference, *self.also_against] if m not in METHOD_IDS]
+        unknown = [str(m) for m in [self.reference, *self.also_against] if m not in METHOD_IDS]
         if unknown:
-            raise ValueError(f"report: unknown method(s) {', '.join(unknown)}; known: {', '.join(METHOD_IDS)}")
+            raise ValueError(f"report: unknown method(s) {clipped(', '.join(unknown))}; "
+                             f"known: {', '.join(METHOD_IDS)}")
         if self.margin <= 0:
             raise ValueError(f"report.margin must be > 0 (accuracy points), got {self.margin}")
         if self.bootstrap_resamples != 0 and self.bootstrap_resamples < 100:
@@ -128,6 +187,10 @@ class AnalysisConfig:
         if not self.ks or min(self.ks) < 1 or self.samples < 2 or self.rollouts < 1 or self.questions < 1:
             raise ValueError("analyze: ks >= 1 (one or more), samples >= 2, rollouts >= 1, questions >= 1")
         self.ks = sorted(set(self.ks))
+
+
+# A result folder under results/: letters, digits, . _ - (and / for sub-folders), never leaving it.
+_FOLDER_NAME = re.compile(r"[A-Za-z0-9._-]+(/[A-Za-z0-9._-]+)*")
 
 
 @dataclass
@@ -154,9 +217,13 @@ class ExperimentConfig:
     analyze: AnalysisConfig = field(default_factory=AnalysisConfig)
 
     def __post_init__(self):
-        for label, values in (("seeds", self.seeds), ("base_seeds", self.base_seeds)):
-            if values is not None and (not values or len(set(values)) != len(values)):
-                raise ValueError(f"{label}: give one or more distinct seeds, got {values}")
+        if not _FOLDER_NAME.fullmatch(self.name) or any(part in (".", "..") for part in self.name.split("/")):
+            raise ValueError(f"name: {shown(self.name)} must be a folder name under results/ (letters, digits, "
+                             ". _ -), not a path that leaves it")
+        for label, values in (("seed", [self.seed]), ("seeds", self.seeds), ("base_seeds", self.base_seeds)):
+            problem = seed_error(label, values) if values is not None else None
+            if problem:
+                raise ValueError(problem)
         if self.seeds:
             self.seed = self.seeds[0]
         if self.base_seeds and self.model.path:
@@ -175,54 +242,62 @@ class ExperimentConfig:
             if section.system is None:
                 section.system = self.eval.system
             if section.system != self.eval.system:
-                raise ValueError(f"{label}.system ({section.system!r}) differs from eval.system "
-                                 f"({self.eval.system!r}); the prompt must be the same everywhere")
+                raise ValueError(f"{label}.system ({shown(section.system)}) differs from eval.system "
+                                 f"({shown(self.eval.system)}); the prompt must be the same everywhere")
+        sections = {name: getattr(self, name) for name in _PER_METHOD_SECTIONS}
         for key, values in self.sweep.items():
             if not isinstance(values, list) or not values:
-                raise ValueError(f"sweep: {key} needs a list of one or more values, got {values!r}")
-            self.sweep[key] = [setting_value(key, v, "sweep") for v in values]
+                raise ValueError(f"sweep: {clipped(key)} needs a list of one or more values, got {shown(values)}")
+            self.sweep[key] = [setting_value(key, v, "sweep", sections) for v in values]
         if self.sweep and self.data.val_limit < 1:
             raise ValueError("sweep: set data.val_limit (validation questions carved from the training set); the "
                              "test set is never used to choose settings")
         for name, settings in self.per_method.items():
             if name not in METHOD_IDS or not isinstance(settings, dict):
-                raise ValueError(f"per_method: {name!r} must be a method id with a mapping of settings")
-            self.per_method[name] = {k: setting_value(k, v, f"per_method.{name}") for k, v in settings.items()}
-        if self.data.val_limit < 0:
-            raise ValueError("data.val_limit must be >= 0")
-        unknown = [m for m in self.methods if m not in METHOD_IDS]
+                raise ValueError(f"per_method: {shown(name)} must be a method id with a mapping of settings")
+            self.per_method[name] = {k: setting_value(k, v, f"per_method.{name}", sections)
+                                     for k, v in settings.items()}
+        unknown = [str(m) for m in self.methods if m not in METHOD_IDS]
         if unknown:
-            raise ValueError(f"methods: unknown {', '.join(unknown)}; known: {', '.join(METHOD_IDS)}")
+            raise ValueError(f"methods: unknown {clipped(', '.join(unknown))}; known: {', '.join(METHOD_IDS)}")
         if not self.methods:
             raise ValueError("methods: name at least one method")
 
 
-def load_experiment(path: str | Path | None = None, overrides: list[str] = ()) -> ExperimentConfig:
-    """The experiment config from YAML (default: the shipped default.yaml) plus `key=value` overrides."""
+def load_experiment(path: str | Path | None = None, overrides: list[str] = (),
+                    labels: dict | None = None) -> ExperimentConfig:
+    """The experiment config from YAML (default: the shipped default.yaml) plus `key=value` overrides; `labels`
+    maps an override to the command-line flag its errors name (upft_bench.config.load_dataclass)."""
     if path is None:
         path = baselines_dir() / "default.yaml"
-    return load_dataclass(ExperimentConfig, path, overrides)
+    return load_dataclass(ExperimentConfig, path, overrides, labels)
 
 
 
 def sweep_overrides(sweeps: list[str], config, overrides: list[str]) -> list[str]:
     """`--sweep train.lr=1e-4,2e-4` options as config overrides (they replace the YAML's sweep), plus
-    data.val_limit=100 when the config holds no validation questions. A malformed option is a ConfigError
-    naming it."""
+    data.val_limit=100 when the config holds no validation questions. A malformed option, or a value the section
+    refuses (`train.lr=0`), is a ConfigError naming the option."""
+    try:  # the config without its own sweep, which these options replace
+        cfg = load_experiment(config, [*overrides, "sweep={}"])
+    except ConfigError:
+        cfg = None  # the config's own error is reported when it is loaded with the sweep
+    sections = {name: getattr(cfg, name) if cfg else cls() for name, cls in _PER_METHOD_SECTIONS.items()}
     grid = {}
     for item in sweeps:
+        flag = f"--sweep {clipped(item)}"
         key, sep, values = item.partition("=")
         if not sep or not values.strip():
-            raise ConfigError(f"--sweep {item!r}: expected KEY=V1,V2,... e.g. train.lr=1e-4,2e-4")
-        grid[key.strip()] = [yaml.safe_load(v) for v in values.split(",") if v.strip()]
+            raise ConfigError(f"{flag}: expected KEY=V1,V2,... e.g. train.lr=1e-4,2e-4")
+        raw = [load_yaml(v, flag) for v in values.split(",") if v.strip()]
+        if not raw:
+            raise ConfigError(f"{flag}: give one or more values, e.g. train.lr=1e-4,2e-4")
+        grid[key.strip()] = [setting_value(key.strip(), v, flag, sections) for v in raw]
     extra = [f"sweep={json.dumps(grid)}"]
-    try:
-        has_validation = load_experiment(config, overrides).data.val_limit > 0
-    except ConfigError:
-        has_validation = True  # the config's own error is reported when it is loaded with the sweep
-    if not has_validation:
+    if cfg is not None and cfg.data.val_limit < 1:
         extra.append("data.val_limit=100")
     return extra
+
 
 def runs(cfg: ExperimentConfig) -> list[tuple[str | None, ExperimentConfig]]:
     """The single-seed runs an experiment consists of, as (folder name, config) pairs.

@@ -23,9 +23,15 @@ def read_jsonl(path: str | Path, error: type[InputError] = InputError, tolerate_
     """
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
     except OSError as err:
         raise error(f"{path}: cannot read: {err.strerror or err}") from err
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        raise error(f"{path} line {line}: not UTF-8 text (byte {err.object[err.start]:#04x} at offset {err.start}); "
+                    "save the file as UTF-8") from None
     lines = text.split("\n")
     if tolerate_torn_tail:
         lines = lines[:-1]  # "" after a final newline, or the unfinished last line

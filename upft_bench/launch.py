@@ -9,6 +9,7 @@ run move from one CPU to many GPUs without code changes.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import sys
@@ -16,7 +17,7 @@ import sys
 from upft_bench.console import say
 from upft_bench.errors import LaunchError
 
-__all__ = ["launch_mode", "launch_command", "run_launched", "check_processes", "end_processes"]
+__all__ = ["launch_mode", "launch_command", "run_launched", "check_processes", "processes_ended"]
 
 # accelerate launch flags that say how processes are spread; without one it starts a single process.
 _MODE_FLAGS = ("--multi_gpu", "--use_deepspeed", "--use_fsdp", "--use_megatron_lm", "--tpu", "--config_file")
@@ -69,14 +70,26 @@ def check_processes(expected: int | None) -> None:
             "--config_file that does")
 
 
-def end_processes() -> None:
-    """At the end of a launched command's work: wait for every process, then tear the process group down while
-    the interpreter is still whole. Left to interpreter exit, a gloo group's teardown can abort a process whose
-    work is done ("terminate called without an active exception", exit -6), and the launcher then reports the
-    whole run as failed. Nothing to do in a single process."""
+@contextlib.contextmanager
+def processes_ended():
+    """Around a launched command's work: at its end, wait for every process, then tear the process group down
+    while the interpreter is still whole. Left to interpreter exit, a gloo group's teardown can abort a process
+    whose work is done ("terminate called without an active exception", exit -6), and the launcher then reports
+    the whole run as failed. On an error the group is torn down without waiting (the other processes may never
+    arrive). Nothing to do in a single process."""
+    try:
+        yield
+    except BaseException:
+        _destroy(wait=False)
+        raise
+    _destroy(wait=True)
+
+
+def _destroy(wait: bool) -> None:
     # heavy (torch): loaded on use
     import torch.distributed as dist
 
     if dist.is_available() and dist.is_initialized():
-        dist.barrier()
+        if wait:
+            dist.barrier()
         dist.destroy_process_group()

@@ -39,7 +39,7 @@ from typing import Callable
 
 from upft_bench.data import DataError, Question
 from upft_bench.examples import Example, count_tuned_tokens
-from upft_bench.grading import grade_many
+from upft_bench.grading import MAX_TIMEOUT, grade_many
 from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt, end_of_turn_id, render_prompt, system_prompt
 from upft_bench.sampling import Sample, SampleRequest, SamplesFileError
 
@@ -56,13 +56,17 @@ class MethodConfig:
     keep_truncated: bool = False  # keep length-limited full samples in sft_self / UPFT structure (without EOS)
     seed: int | None = None  # structure-subset draw; None: 0 (compare sets the experiment seed)
     system: str | None = None  # prompt style (prompts.SYSTEM_PROMPTS); must match the sampling config's
-    grade_timeout: float = 5.0  # seconds per answer check (RFT filter)
+    grade_timeout: float = 5.0  # seconds per answer check (RFT filter), at most grading.MAX_TIMEOUT
 
     def __post_init__(self):
         if self.prefix_tokens < 1 or self.max_new_tokens < 1 or self.rft_samples < 1 or self.rft_keep < 1:
             raise ValueError("method: prefix_tokens, max_new_tokens, rft_samples and rft_keep must be >= 1")
         if not 0 <= self.structure_ratio <= 1:
             raise ValueError(f"method.structure_ratio must be in [0, 1], got {self.structure_ratio}")
+        if not 0 < self.grade_timeout <= MAX_TIMEOUT:  # NaN fails too
+            raise ValueError(f"method.grade_timeout must be seconds in (0, {MAX_TIMEOUT:g}], got {self.grade_timeout}")
+        if self.seed is not None and self.seed < 0:
+            raise ValueError(f"method.seed must be >= 0 (or null: the experiment's), got {self.seed}")
         system_prompt(self.system)
 
 

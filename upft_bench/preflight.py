@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import importlib.util
 import inspect
+import json
 from pathlib import Path
 
 from upft_bench import selection
-from upft_bench.data import DataError, load_questions, source_of
+from upft_bench.data import DataError, is_own, load_questions, source_of
 from upft_bench.errors import InputError
-from upft_bench.evaluation import task_leaves, task_manager
+from upft_bench.evaluation import OWN_MAX_GEN_TOKS, own_task_name, task_leaves, task_manager
 from upft_bench.gguf import GgufError, context_length, gguf_source
+from upft_bench.hub import HubTimeout, within_timeout
 from upft_bench.methods import METHODS
 from upft_bench.tiny import build_model
 
@@ -35,18 +37,65 @@ def check(cfg) -> dict:
     """What `cfg` (an ExperimentConfig) will use, after checking it all; raises PreflightError on a problem."""
     facts: dict = {}
     facts["context"] = _model_context(cfg)
+    fields = cfg.data.fields
     try:
-        facts["train_questions"] = _train_questions(cfg)
-        facts["validation_questions"] = _validation_questions(cfg)
+        train = _train_questions(cfg)
+        validation = _validation_questions(cfg)
+        facts["train_questions"], facts["validation_questions"] = len(train), len(validation)
+        tests: dict[str, list] = {}
         facts["tasks"] = check_tasks(cfg.eval.tasks, cfg.data.resolved_dir(), cfg.eval.limit, cfg.eval.max_gen_toks,
-                                     facts["context"])
+                                     facts["context"], fields=fields, questions=tests)
     except DataError as err:
         raise PreflightError(str(err)) from None
+    check_lengths(train + validation, facts["context"], "data.train", source_of(cfg.data.train, cfg.data.train_split,
+                                                                                 cfg.data.resolved_dir()))
+    facts["overlap"] = overlap(train + validation, tests)
+    if facts["overlap"] and not cfg.data.allow_overlap:
+        task, (n, total, example) = next(iter(facts["overlap"].items()))
+        raise PreflightError(
+            f"eval.tasks: {n} of {total} questions of {task} also appear among the training questions "
+            f"(data.train {cfg.data.train}, e.g. {example}); test on questions the methods do not train on, or pass "
+            "--allow-overlap (data.allow_overlap: true) to run anyway, reported")
     for key, backend in (("sampling.backend", cfg.sampling.backend), ("eval.backend", cfg.eval.backend)):
         if backend == "vllm" and importlib.util.find_spec("vllm") is None:
             raise PreflightError(f"{key}: 'vllm' is not installed here; pip install 'upft-bench[vllm]' on a GPU "
                                  "machine, or use backend hf")
     return facts
+
+
+def _normal(text: str) -> str:
+    return " ".join(text.casefold().split())
+
+
+def overlap(train: list, tests: dict[str, list]) -> dict[str, tuple[int, int, str]]:
+    """Per task whose questions overlap the training (and validation) questions: (overlapping, total, the first
+    overlapping question's id). Questions match on their text, case and whitespace aside."""
+    seen = {_normal(q.question) for q in train}
+    out = {}
+    for task, questions in tests.items():
+        shared = [q for q in questions if _normal(q.question) in seen]
+        if shared:
+            out[task] = (len(shared), len(questions), shared[0].id)
+    return out
+
+
+# A token of any tokenizer in use spans far fewer characters than this, so a text longer than context x this
+# cannot fit whatever the tokenizer: refused before anything tokenizes it (a 50 MB question would take minutes).
+MAX_CHARS_PER_TOKEN = 32
+
+
+def check_lengths(questions: list, context: int | None, key: str, where: str) -> None:
+    """Refuse a question, answer or solution that cannot fit the model's context, naming its id and field."""
+    if not context:
+        return
+    limit = context * MAX_CHARS_PER_TOKEN
+    for q in questions:
+        for name in ("question", "answer", "solution"):
+            text = getattr(q, name) or ""
+            if len(text) > limit:
+                raise PreflightError(
+                    f"{key}: {where}, question {q.id}: field {name!r} is {len(text):,} characters, more than a "
+                    f"{context:,}-token context can hold; shorten or drop it")
 
 
 def _model_context(cfg) -> int | None:
@@ -72,13 +121,17 @@ def check_model(path: str, trust_remote_code: bool = False, key: str = "model.pa
     if local.exists():
         if not (local / "config.json").is_file():
             raise PreflightError(f"{key}: {path} has no config.json (not a save_pretrained folder)")
+        check_model_files(local, key)
     elif path.startswith((".", "/", "~")) or path.count("/") > 1 or "\\" in path:
         raise PreflightError(f"{key}: no such folder {path}")
     # heavy (transformers): loaded on use
     from transformers import AutoConfig
 
     try:
-        config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code)
+        config = within_timeout(lambda: AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code),
+                                f"{key} {path}")
+    except HubTimeout as err:
+        raise PreflightError(str(err)) from None
     except Exception as err:  # transformers raises OSError, ValueError or a Hub error, depending on the cause
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise PreflightError(f"{key}: cannot load the config of {path}: {first}") from None
@@ -89,32 +142,87 @@ def check_model(path: str, trust_remote_code: bool = False, key: str = "model.pa
     return None
 
 
-def _train_questions(cfg) -> int:
+WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model", "vocab.json", "vocab.txt", "spiece.model")
+
+
+def check_model_files(folder: Path, key: str = "model.path") -> None:
+    """A save_pretrained folder holds weights whose headers read whole, and tokenizer files; the error names the
+    file. Safetensors headers are read (not the tensors): a truncated file fails here in milliseconds."""
+    present = [name for name in WEIGHTS if (folder / name).is_file()]
+    if not present:
+        raise PreflightError(f"{key}: {folder} has no weights ({' or '.join(WEIGHTS[::2])}, or a sharded index)")
+    if not any((folder / name).is_file() for name in TOKENIZER_FILES):
+        raise PreflightError(f"{key}: {folder} has no tokenizer files ({', '.join(TOKENIZER_FILES)}); save the "
+                             "tokenizer with the model (tokenizer.save_pretrained)")
+    shards = sorted(folder.glob("*.safetensors"))
+    index = folder / "model.safetensors.index.json"
+    if index.is_file():
+        try:
+            names = set(json.loads(index.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+            raise PreflightError(f"{key}: {index} is not a readable shard index ({type(err).__name__})") from None
+        missing = sorted(n for n in names if not (folder / n).is_file())
+        if missing:
+            raise PreflightError(f"{key}: {index} names {missing[0]}, which is not in {folder}")
+    # heavy (safetensors, installed with transformers): loaded on use
+    from safetensors import safe_open
+
+    for shard in shards:
+        try:
+            with safe_open(str(shard), "pt"):
+                pass
+        except Exception as err:  # SafetensorError on a truncated or damaged header
+            raise PreflightError(f"{key}: {shard} is damaged or truncated ({' '.join(str(err).split())[:120]}); "
+                                 "copy or save the model again") from None
+
+
+def _train_questions(cfg) -> list:
     if not any(METHODS[name].trains for name in cfg.methods):
-        return 0
+        return []
     data_dir = cfg.data.resolved_dir()
-    questions = load_questions(cfg.data.train, cfg.data.train_split, data_dir=data_dir, limit=cfg.data.train_limit)
+    questions = load_questions(cfg.data.train, cfg.data.train_split, data_dir=data_dir, limit=cfg.data.train_limit,
+                               fields=cfg.data.fields)
+    where = source_of(cfg.data.train, cfg.data.train_split, data_dir)
     if not questions:
-        raise PreflightError(f"data.train: {source_of(cfg.data.train, cfg.data.train_split, data_dir)} holds no "
-                             "questions; the methods have nothing to train on")
-    return len(questions)
+        raise PreflightError(f"data.train: {where} holds no questions; the methods have nothing to train on")
+    missing = [q.id for q in questions if not q.solution]
+    if "sft" in cfg.methods and missing:
+        raise PreflightError(f"data.train: {where} has no solution for {len(missing)} of {len(questions)} questions "
+                             f"(e.g. {missing[0]}); sft trains on reference solutions: add a solution column "
+                             "(data.fields.solution), or leave sft out (--methods)")
+    return questions
 
 
-def _validation_questions(cfg) -> int:
+def _validation_questions(cfg) -> list:
     try:
-        return len(selection.validation_questions(cfg))
+        return selection.validation_questions(cfg)
     except ValueError as err:
         raise PreflightError(str(err)) from None
 
 
 def check_tasks(names: list[str], data_dir: str | None, limit: int | None = None, max_gen_toks: int | None = None,
-                context: int | None = None, key: str = "eval.tasks") -> dict:
+                context: int | None = None, key: str = "eval.tasks", fields: dict | None = None,
+                questions: dict | None = None) -> dict:
     """Per leaf task of `names`: its question count and generation length (`max_gen_toks` overrides the task's),
-    checked: the task exists, its questions load and are not empty, its generation fits `context` tokens.
-    Raises PreflightError, or `upft_bench.data.DataError` naming the file, row and field of a malformed row."""
+    checked: the task exists, its questions load and are not empty, its generation fits `context` tokens. A name
+    may be your own file or hub: dataset (`fields` names its columns): the task made for it is checked.
+    `questions`, when given, receives each task's questions. Raises PreflightError, or
+    `upft_bench.data.DataError` naming the file, row and field of a malformed row."""
     manager = task_manager()
     out = {}
     for name in names:
+        if is_own(name):
+            leaf, gen = own_task_name(name), max_gen_toks or OWN_MAX_GEN_TOKS
+            _check_generation(leaf, gen, context, key)
+            loaded = load_questions(name, "test", limit=limit, fields=fields)
+            if not loaded:
+                raise PreflightError(f"{key}: {name} holds no questions")
+            check_lengths(loaded, context, key, name)
+            out[leaf] = {"questions": len(loaded), "max_gen_toks": gen}
+            if questions is not None:
+                questions[leaf] = loaded
+            continue
         if name not in manager.all_tasks:
             raise PreflightError(f"{key}: unknown task {name!r} (`upft-bench tasks` lists them)")
         for leaf in task_leaves(name, manager):
@@ -122,17 +230,23 @@ def check_tasks(names: list[str], data_dir: str | None, limit: int | None = None
             meta = entry.cfg.get("metadata", {}) or {}
             qset, split = meta.get("question_set"), meta.get("question_split", "test")
             gen = max_gen_toks or (entry.cfg.get("generation_kwargs") or {}).get("max_gen_toks")
-            if context and gen and gen >= context:
-                raise PreflightError(
-                    f"{key}: {leaf} generates up to {gen} tokens, but the model's context is {context}; "
-                    f"generate fewer (e.g. max_gen_toks {context // 2})")
+            _check_generation(leaf, gen, context, key)
             if qset is None:  # a task that is not one of ours: lm-eval checks it
                 out[leaf] = {"questions": None, "max_gen_toks": gen}
                 continue
             synth = {key: None if meta.get(key) is None else int(meta[key]) for key in ("synth_n", "synth_seed")}
-            n = len(load_questions(qset, split, data_dir=data_dir, limit=limit, **synth))
-            if n == 0:
+            loaded = load_questions(qset, split, data_dir=data_dir, limit=limit, **synth)
+            if not loaded:
                 raise PreflightError(f"{key}: {leaf} has no questions ({source_of(qset, split, data_dir)} "
                                      "is empty)")
-            out[leaf] = {"questions": n, "max_gen_toks": gen}
+            check_lengths(loaded, context, key, source_of(qset, split, data_dir))
+            out[leaf] = {"questions": len(loaded), "max_gen_toks": gen}
+            if questions is not None:
+                questions[leaf] = loaded
     return out
+
+
+def _check_generation(task: str, gen: int | None, context: int | None, key: str) -> None:
+    if context and gen and gen >= context:
+        raise PreflightError(f"{key}: {task} generates up to {gen} tokens, but the model's context is {context}; "
+                             f"generate fewer (eval.max_gen_toks, e.g. {context // 2})")

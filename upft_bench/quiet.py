@@ -83,3 +83,34 @@ def lm_eval_quietly(task: str):
         for mod, name, value in saved:
             setattr(mod, name, value)
         logger.setLevel(old)
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend. Where matplotlib's config and cache folders cannot be written (a
+    read-only HOME) they go to a temporary folder, so its warnings about them stay out of quiet output."""
+    if not os.environ.get("MPLCONFIGDIR"):
+        home = os.path.expanduser("~")
+        folders = [os.path.join(os.environ.get(var) or os.path.join(home, sub), "matplotlib")
+                   for var, sub in (("XDG_CONFIG_HOME", ".config"), ("XDG_CACHE_HOME", ".cache"))]
+        if not all(_writable(folder) for folder in folders):
+            import tempfile
+
+            fallback = os.path.join(tempfile.gettempdir(), f"upft-bench-matplotlib-{os.getuid()}")
+            os.makedirs(fallback, exist_ok=True)
+            os.environ["MPLCONFIGDIR"] = fallback
+    # heavy (matplotlib): loaded on use
+    import matplotlib
+
+    matplotlib.use("Agg")
+    # heavy (matplotlib): loaded on use
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _writable(folder: str) -> bool:
+    try:
+        os.makedirs(folder, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(folder, os.W_OK)

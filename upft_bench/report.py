@@ -21,6 +21,7 @@ from upft_bench.atomic import atomic_path, write_text
 from upft_bench.environment import summary
 from upft_bench.errors import InputError
 from upft_bench.methods import COST_REFERENCE, METHODS
+from upft_bench.quiet import pyplot
 from upft_bench.results import paired_comparisons, runs_of
 from upft_bench.stats import accuracy_interval, wilson_interval
 
@@ -366,6 +367,7 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
             parts.append(f"Base model `{m['base_model']}`; trained on {m['train_questions']}; seed {m['seed']}; "
                          f"{_hardware_line(m)}.\n")
             parts.append(method_table(m) + "\n")
+            parts += _caveats(m)
             if m.get("analysis"):
                 parts.append(f"Prefix analysis of the base model ([{m['analysis']['path']}]({m['analysis']['path']})):"
                              f" {m['analysis']['reading']}\n")
@@ -392,6 +394,22 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
         parts.append(reported_table(model) + "\n")
         parts.append(f"The same gains in units of their noise:\n\n{paper_uncertainty_table(model)}")
     return "\n".join(parts)
+
+
+def _caveats(m: dict) -> list[str]:
+    """Lines under a run's table for what its rows cannot show: methods that had nothing to train on, and test
+    questions that were also training questions (allowed by data.allow_overlap)."""
+    lines = []
+    empty = [name for name, row in m["methods"].items()
+             if name in METHODS and METHODS[name].trains and not row.get("train_examples")]
+    if empty:
+        lines.append(f"{', '.join(empty)}: 0 examples: evaluated as the base model (no sample passed "
+                     f"{'its' if len(empty) == 1 else 'their'} filter, so there was nothing to train on).\n")
+    for task, (n, total, example) in (m.get("overlap") or {}).items():
+        lines.append(f"{task}: {n} of {total} questions also appear among the training questions (e.g. {example}; "
+                     "allowed by data.allow_overlap): accuracy there measures recall of trained questions, not "
+                     "generalisation.\n")
+    return lines
 
 
 def _precision(group: list[dict]) -> str:
@@ -519,12 +537,7 @@ def plot(metrics_list: list[dict], path: Path) -> None:
     and 90% (thick) interval, the ±margin band shaded, the verdict written beside; then each method's cost as a
     percentage of the cost reference (sampled tokens, tuned tokens, FLOPs; means over seeds) on a log scale, where
     a cost of 0 is written as 0, not plotted."""
-    # heavy (matplotlib): loaded on use
-    import matplotlib
-
-    matplotlib.use("Agg")
-    # heavy (matplotlib): loaded on use
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     runs = [r for m in metrics_list for r in runs_of(m)]
     groups = experiment_groups(runs)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
+from upft_bench.data import is_own
 from upft_bench.methods import COST_REFERENCE
 from upft_bench.paper import paper_model
 from upft_bench.stats import compare_paired
@@ -153,7 +154,8 @@ def build_metrics(config: dict, base_model: str, rows: dict[str, MethodResult], 
         "paper_model": model["paper_name"] or paper_model(model["path"]),
         "tasks": tasks,
         "requested_tasks": list(config["eval"]["tasks"]),
-        "train_questions": f"{data['train']}/{data['train_split']} (limit {data['train_limit']})",
+        "train_questions": (data["train"] if is_own(data["train"]) else f"{data['train']}/{data['train_split']}")
+        + f" (limit {data['train_limit']})",
         "seed": config["seed"],
         "methods": {name: asdict(row) for name, row in rows.items()},
         "questions": questions,

@@ -33,6 +33,7 @@ import hashlib
 import inspect
 import json
 import logging
+import math
 import os
 import time
 from dataclasses import asdict, dataclass, fields
@@ -42,6 +43,7 @@ from typing import Literal
 from tqdm.auto import tqdm
 
 from upft_bench.atomic import write_lines
+from upft_bench.config import shown
 from upft_bench.data import Question
 from upft_bench.errors import InputError
 from upft_bench.jsonl import read_jsonl
@@ -74,8 +76,8 @@ class SamplingConfig:
     backend: Literal["hf", "vllm"] = "hf"  # vllm: optional, GPU only, imported lazily
 
     def __post_init__(self):
-        if self.temperature < 0:
-            raise ValueError(f"sampling.temperature must be >= 0, got {self.temperature}")
+        if not 0 <= self.temperature < math.inf:  # NaN fails too
+            raise ValueError(f"sampling.temperature must be >= 0 (and finite), got {self.temperature}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"sampling.top_p must be in (0, 1], got {self.top_p}")
         if self.top_k is not None and self.top_k < 0:
@@ -83,9 +85,11 @@ class SamplingConfig:
         if self.max_new_tokens < 1 or self.batch_size < 1:
             raise ValueError("sampling.max_new_tokens and sampling.batch_size must be >= 1")
         if self.dtype not in ("auto", "float32", "bfloat16", "float16"):
-            raise ValueError(f"sampling.dtype must be auto, float32, bfloat16 or float16, got {self.dtype!r}")
+            raise ValueError(f"sampling.dtype must be auto, float32, bfloat16 or float16, got {shown(self.dtype)}")
         if self.backend not in ("hf", "vllm"):
-            raise ValueError(f"sampling.backend must be 'hf' or 'vllm', got {self.backend!r}")
+            raise ValueError(f"sampling.backend must be 'hf' or 'vllm', got {shown(self.backend)}")
+        if self.seed is not None and self.seed < 0:
+            raise ValueError(f"sampling.seed must be >= 0 (or null: the experiment's), got {self.seed}")
         system_prompt(self.system)  # unknown style names fail here, not mid-run
 
 

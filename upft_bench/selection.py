@@ -60,7 +60,7 @@ def validation_questions(cfg):
     if cfg.data.train_limit is None:
         raise ValueError("data.val_limit needs data.train_limit: the validation questions follow the training ones")
     pool = load_questions(cfg.data.train, cfg.data.train_split, data_dir=cfg.data.resolved_dir(),
-                          limit=cfg.data.train_limit + cfg.data.val_limit)
+                          limit=cfg.data.train_limit + cfg.data.val_limit, fields=cfg.data.fields)
     held_out = pool[cfg.data.train_limit:]
     if len(held_out) < cfg.data.val_limit:
         raise ValueError(f"data.val_limit={cfg.data.val_limit}: {cfg.data.train}/{cfg.data.train_split} has only "

@@ -31,7 +31,13 @@ from tqdm.auto import tqdm
 
 from upft_bench.atomic import replace_dir, temp_path, write_json
 from upft_bench.environment import cpu_model
+from upft_bench.errors import UpftError
 from upft_bench.examples import Example, ExamplesError, count_tuned_tokens, loss_positions
+
+
+class DivergedError(UpftError):
+    """The training loss became NaN or infinite (a learning rate too high for the model, or broken examples)."""
+
 
 # TrainConfig fields that change no result (how often training saves and logs): a resumed run and a config
 # comparison (upft_bench.experiment.changed_sections) ignore them.
@@ -73,7 +79,7 @@ class TrainConfig:
             self.mixed_precision = "no"
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
         checks = [
-            (self.lr > 0, "lr must be > 0"),
+            (0 < self.lr < math.inf, "lr must be > 0"),
             (self.epochs >= 1, "epochs must be >= 1"),
             (self.max_steps >= 0, "max_steps must be >= 0"),
             (self.batch_size >= 1, "batch_size must be >= 1"),
@@ -93,6 +99,7 @@ class TrainConfig:
             (self.save_every >= 0, "save_every must be >= 0"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.log_every >= 1, "log_every must be >= 1"),
+            (self.seed is None or self.seed >= 0, "seed must be >= 0 (or null: 0)"),
         ]
         for ok, message in checks:
             if not ok:
@@ -413,6 +420,16 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
         done = step + 1
         if done % config.log_every == 0 or done == total_steps or done == 1:
             point = {"step": done, "epoch": epoch, "loss": window_loss.item() / window_steps, "lr": lr}
+            # Every process sees the same reduced loss and clipped norm, so all stop here together.
+            bad = next((f"the {key} is {point[key]}" for key in ("loss", "grad_norm") if key in point
+                        and not math.isfinite(point[key])), None)
+            if bad is None and done == total_steps and not _finite(model):  # the last update, after its loss
+                bad = "the weights are no longer finite"
+            if bad is not None:
+                bar.close()
+                head.remove()
+                raise DivergedError(f"training diverged: {bad} at step {done} of {total_steps} (lr {lr:.2e}); "
+                                    "the model was not saved. Lower train.lr, or check the examples")
             if grad_norm is not None:
                 point["grad_norm"] = float(grad_norm)
             curve.append(point)
@@ -430,6 +447,14 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     run_seconds = max(time.perf_counter() - t0, 1e-9)
     run = _Run(accelerator, tokenizer, config, output_dir, bf16, run_id, schedule)
     return _finish(run, model, examples, _Progress(start_step, elapsed + run_seconds, run_seconds, seen_tokens, curve))
+
+
+def _finite(model) -> bool:
+    """True when every parameter is finite (one pass over the weights, no copy)."""
+    # heavy (torch): loaded on use
+    import torch
+
+    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
 
 
 def _optimizer(model, config: TrainConfig, device):

@@ -13,7 +13,7 @@ from upft_bench.console import say
 from upft_bench.data import DATA_DIR_ENV, SIZES, source_of
 from upft_bench.evaluation import default_output, evaluate, format_table, task_leaves, task_manager
 from upft_bench.gguf import resolve_model
-from upft_bench.launch import check_processes, end_processes
+from upft_bench.launch import check_processes, processes_ended
 from upft_bench.preflight import check_model, check_tasks
 from upft_bench.prompts import SYSTEM_PROMPTS
 
@@ -37,16 +37,20 @@ from upft_bench.prompts import SYSTEM_PROMPTS
 @click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
               help="lm-eval model backend; vllm only where installed (GPU).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [cuda when available, else cpu]")
+@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN",
+              help="For your own question files among --tasks: the column holding question, answer, solution or id "
+                   "(repeatable), e.g. --field question=problem.")
 @click.option("--processes", "expect_processes", type=click.IntRange(min=1),
               help="Fail unless the run really has this many processes (accelerate launch starts ONE without "
                    "--multi_gpu or a --config_file that spreads them).")
 def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, max_gen_toks, backend, device,
-             expect_processes):
+             fields, expect_processes):
     """Evaluate a model on upft-bench's lm-eval tasks: greedy, bare question in the model's chat template.
 
     \b
     upft-bench eval --model results/default/methods/sft/train/model --tasks upft_synth --limit 8
     upft-bench eval --model Qwen/Qwen2.5-Math-7B-Instruct --tasks upft_paper --system-prompt qwen_boxed
+    upft-bench eval --model PATH --tasks my_test.jsonl --field question=problem   # your own questions
 
     Writes the raw lm-eval results and per-sample logs to --output and prints a Markdown table. On several
     processes (CPU or GPUs) each evaluates a share of the questions:
@@ -55,17 +59,24 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     accelerate launch --multi_gpu --num_processes 2 -m upft_bench.cli eval --model PATH --processes 2
     """
     # every input before the model loads: a bad task or an empty file costs seconds
-    names, where = tasks.split(","), data_dir or os.environ.get(DATA_DIR_ENV)
-    check_tasks(names, where, limit, max_gen_toks, key="--tasks")
+    names, where = [n.strip() for n in tasks.split(",") if n.strip()], data_dir or os.environ.get(DATA_DIR_ENV)
+    columns = {}
+    for item in fields:
+        key, sep, column = item.partition("=")
+        if not sep or not column.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=COLUMN, e.g. question=problem", param_hint="--field")
+        columns[key.strip()] = column.strip()
+    check_tasks(names, where, limit, max_gen_toks, key="--tasks", fields=columns)
     context = check_model(model, key="--model")
     if context:  # now the generation lengths against the model's context
-        check_tasks(names, where, limit, max_gen_toks, context, key="--tasks")
+        check_tasks(names, where, limit, max_gen_toks, context, key="--tasks", fields=columns)
     check_processes(expect_processes)
     out = Path(output) if output else default_output(model)
     path = resolve_model(model, announce=say)
-    rows = evaluate(path, names, limit=limit, batch_size=batch_size, data_dir=data_dir, output_dir=out,
-                    system=system_prompt, max_gen_toks=max_gen_toks, device=device, backend=backend)
-    end_processes()
+    with processes_ended():
+        rows = evaluate(path, names, limit=limit, batch_size=batch_size, data_dir=data_dir, output_dir=out,
+                        system=system_prompt, max_gen_toks=max_gen_toks, device=device, backend=backend,
+                        fields=columns)
     if not rows:  # another process of a multi-process run: the main one reports
         return
     click.echo(format_table(rows))

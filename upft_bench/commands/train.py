@@ -8,7 +8,7 @@ import click
 from upft_bench.commands import Command
 from upft_bench.config import load_dataclass
 from upft_bench.examples import ExamplesError, read_examples
-from upft_bench.launch import check_processes, end_processes
+from upft_bench.launch import check_processes, processes_ended
 from upft_bench.train import TrainConfig, train
 
 
@@ -40,11 +40,11 @@ def train_cli(model_path, examples_path, output_dir, config_path, overrides, res
     config = load_dataclass(TrainConfig, config_path, list(overrides))
     examples = read_examples(examples_path)
     check_processes(expect_processes)
-    try:
-        stats = train(model_path, examples, config, output_dir, resume=resume)
-    except ExamplesError as err:  # an example that does not fit the model: name the file it came from
-        raise ExamplesError(f"{examples_path}: {err} (examples count from 1, blank lines skipped)") from err
-    end_processes()
+    with processes_ended():
+        try:
+            stats = train(model_path, examples, config, output_dir, resume=resume)
+        except ExamplesError as err:  # an example that does not fit the model: name the file it came from
+            raise ExamplesError(f"{examples_path}: {err} (examples count from 1, blank lines skipped)") from err
     click.echo(
         f"trained {stats['steps']} steps on {stats['examples']} examples in {stats['train_seconds']:.1f} s; "
         f"final loss {stats['final_loss']:.4f}; tuned tokens {stats['tuned_tokens']:,}; "

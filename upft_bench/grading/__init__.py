@@ -20,9 +20,10 @@ from .extraction import CHOICE_LETTERS, MAX_ANSWER_CHARS, TAIL_CHARS, extract_an
 from .judging import Verdict
 from .normalization import Normalized, normalize_answer
 from .numbers import REL_TOL
-from .workers import MAX_IDLE_WORKERS, STARTUP_TIMEOUT
+from .workers import MAX_IDLE_WORKERS, MAX_TIMEOUT, STARTUP_TIMEOUT
 
-__all__ = ["CHOICE_LETTERS", "MAX_ANSWER_CHARS", "MAX_IDLE_WORKERS", "REL_TOL", "STARTUP_TIMEOUT", "TAIL_CHARS",
+__all__ = ["CHOICE_LETTERS", "MAX_ANSWER_CHARS", "MAX_IDLE_WORKERS", "MAX_TIMEOUT", "REL_TOL", "STARTUP_TIMEOUT",
+           "TAIL_CHARS",
            "Normalized", "Verdict", "explain", "extract_answer", "grade_many", "is_correct",
            "is_equivalent", "normalize_answer", "shutdown", "warm_up"]
 

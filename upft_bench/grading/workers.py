@@ -15,6 +15,9 @@ import time
 from dataclasses import asdict
 
 STARTUP_TIMEOUT = 120.0      # a worker importing sympy on a loaded machine; not part of the per-case deadline
+# The longest per-case deadline a caller may ask for (`upft-bench grade --timeout`, method.grade_timeout): a
+# deadline must be finite (select() overflows on inf), and one answer check beyond 10 minutes is a stalled run.
+MAX_TIMEOUT = 600.0
 MAX_IDLE_WORKERS = 16
 
 # the directory that holds upft_bench/ (this file is upft_bench/grading/workers.py)
