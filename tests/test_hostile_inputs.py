@@ -114,3 +114,14 @@ def test_an_unwritable_home_keeps_matplotlib_quiet(tmp_path):
     done = subprocess.run([sys.executable, "-c", "from upft_bench.quiet import pyplot; pyplot().figure()"],
                           env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0 and done.stderr == "", done.stderr
+
+
+def test_an_unwritable_cache_is_one_line_before_anything_runs(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "UPFT_BENCH_CACHE"}
+    env["HOME"] = "/dev/null"
+    done = subprocess.run([sys.executable, "-m", "upft_bench.cli", "compare", "baselines/smoke.yaml", "--output",
+                           str(tmp_path / "out")], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 1 and not (tmp_path / "out").exists()
+    assert done.stderr.strip().splitlines() == [
+        "Error: cache: cannot create /dev/null/.cache/upft-bench/base-models (Not a directory); set "
+        "$UPFT_BENCH_CACHE to a writable folder"], done.stderr

@@ -17,7 +17,7 @@ import inspect
 import json
 from pathlib import Path
 
-from upft_bench import selection
+from upft_bench import cache_root, selection
 from upft_bench.data import DataError, is_own, load_questions, source_of
 from upft_bench.errors import InputError
 from upft_bench.evaluation import OWN_MAX_GEN_TOKS, own_task_name, task_leaves, task_manager
@@ -101,6 +101,7 @@ def check_lengths(questions: list, context: int | None, key: str, where: str) ->
 def _model_context(cfg) -> int | None:
     """The model's context length in tokens (None when its config does not say)."""
     if not cfg.model.path:
+        _check_cache("base-models")
         return inspect.signature(build_model).parameters["max_positions"].default
     return check_model(cfg.model.path, cfg.train.trust_remote_code, gguf_file=cfg.model.gguf_file)
 
@@ -111,6 +112,7 @@ def check_model(path: str, trust_remote_code: bool = False, key: str = "model.pa
     folder plus `gguf_file`); returns its context length in tokens (None when its config does not say). `key`
     names the setting in the error."""
     if gguf_source(path, gguf_file):
+        _check_cache("gguf")  # converted once into the cache
         try:
             return context_length(path, gguf_file)
         except GgufError as err:
@@ -140,6 +142,16 @@ def check_model(path: str, trust_remote_code: bool = False, key: str = "model.pa
         if isinstance(value, int) and value > 0:
             return value
     return None
+
+
+def _check_cache(sub: str) -> None:
+    """upft-bench's cache folder (`upft_bench.cache_root`) can hold what is built there."""
+    folder = cache_root() / sub
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise PreflightError(f"cache: cannot create {folder} ({err.strerror}); set $UPFT_BENCH_CACHE to a writable "
+                             "folder") from None
 
 
 WEIGHTS = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin", "pytorch_model.bin.index.json")
