@@ -75,8 +75,8 @@ def processes_ended():
     """Around a launched command's work: at its end, wait for every process, then tear the process group down
     while the interpreter is still whole. Left to interpreter exit, a gloo group's teardown can abort a process
     whose work is done ("terminate called without an active exception", exit -6), and the launcher then reports
-    the whole run as failed. On an error the group is torn down without waiting (the other processes may never
-    arrive). Nothing to do in a single process."""
+    the whole run as failed. The answer checker's worker processes end first. On an error the group is torn
+    down without waiting (the other processes may never arrive). Nothing more to do in a single process."""
     try:
         yield
     except BaseException:
@@ -86,9 +86,14 @@ def processes_ended():
 
 
 def _destroy(wait: bool) -> None:
+    """End this process's checker workers (else left to atexit, during interpreter teardown), then its process
+    group: after a barrier when `wait`."""
     # heavy (torch): loaded on use
     import torch.distributed as dist
 
+    from upft_bench.grading import shutdown
+
+    shutdown()
     if dist.is_available() and dist.is_initialized():
         if wait:
             dist.barrier()
