@@ -334,6 +334,38 @@ def test_launch_that_starts_one_process_fails_with_one_line(base, tmp_path):
     assert not (tmp_path / "run" / "train_stats.json").exists()
 
 
+_GROUP_SCRIPT = """
+import os, sys
+import torch.distributed as dist
+from upft_bench import grading
+from upft_bench.launch import processes_ended
+os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=sys.argv[1], RANK="0", WORLD_SIZE="1")
+dist.init_process_group("gloo")
+grading.warm_up(1)
+workers = [w.proc for w in grading._workers._POOL.idle]
+try:
+    with processes_ended():
+        if sys.argv[2] == "fail":
+            raise ValueError("a failure in the work")
+except ValueError:
+    pass
+print(dist.is_initialized(), all(w.poll() is not None for w in workers), len(workers))
+"""
+
+
+@pytest.mark.parametrize("how", ["ok", "fail"])
+def test_launched_work_ends_its_process_group_and_checker_workers_before_exit(how):
+    """What a launched train or eval does at its end, finished or failed: the process group is destroyed and the
+    answer checker's worker processes have exited while the interpreter is whole (not left to its teardown)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    done = subprocess.run([sys.executable, "-c", _GROUP_SCRIPT, str(port), how], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True", "1"]
+
+
 def test_a_token_outside_the_vocabulary_names_file_example_and_field(base, tmp_path):
     examples = make_examples(3)
     examples[1] = Example(examples[1].question_id, examples[1].prompt_ids, [7, 99_999, 8], "full")
