@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from upft_bench.cli import main
 from upft_bench.data import DataError, load_questions, own_label, source_path
-from upft_bench.evaluation import task_manager, write_own_tasks
+from upft_bench.evaluation import _template, task_manager, write_own_tasks
 from upft_bench.experiment import load_experiment
 from upft_bench.preflight import PreflightError, check
 
@@ -114,6 +114,9 @@ def test_the_task_made_for_a_file_loads_in_lm_eval_with_the_same_questions(tmp_p
     manager = task_manager(extra_paths=[tmp_path / "tasks"])
     assert "upft_own_test" in manager.all_tasks
     task = manager.load_task_or_group(["upft_own_test"])["upft_own_test"]
+    template = _template()  # same prompt, decoding and stop strings as every shipped task
+    assert task.config.generation_kwargs == template["generation_kwargs"]
+    assert task.config.generation_kwargs["until"] and task.config.generation_kwargs["do_sample"] is False
     docs = list(task.test_docs())
     assert [(d["id"], d["question"], d["answer"]) for d in docs] == [
         (r["id"], r["question"], r["answer"]) for r in _rows(TEST)]

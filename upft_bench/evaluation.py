@@ -201,7 +201,19 @@ def task_manager(data_dir: str | Path | None = None, include_defaults: bool = Fa
 
 # ---------------------------------------------------------------------------------------------- your own files
 OWN_TASK_PREFIX = "upft_own_"
-OWN_MAX_GEN_TOKS = 1024  # generation length of a task made for your own file (eval.max_gen_toks overrides it)
+
+
+def _template() -> dict:
+    """The shipped task template as data (its `!function` hooks as their dotted names)."""
+    class Loader(yaml.SafeLoader):
+        pass
+
+    Loader.add_constructor("!function", lambda loader, node: loader.construct_scalar(node))
+    return yaml.load((tasks_dir() / "_upft_template.yaml").read_text(), Loader=Loader)
+
+
+# Generation length of a task made for your own file: the template's (eval.max_gen_toks overrides it).
+OWN_MAX_GEN_TOKS = int(_template()["generation_kwargs"]["max_gen_toks"])
 
 
 def own_task_name(source: str) -> str:
@@ -233,8 +245,7 @@ def write_own_tasks(names: list[str], folder: str | Path, fields: dict | None = 
                 f"#   lm_eval --include_path {Path(folder).resolve()} --tasks {name} --model hf "
                 "--model_args pretrained=PATH --apply_chat_template\n"
                 f"{template.rstrip()}\n\ntask: {name}\n"
-                + yaml.safe_dump({"generation_kwargs": {"max_gen_toks": OWN_MAX_GEN_TOKS},
-                                  "metadata": metadata}, sort_keys=False, allow_unicode=True))
+                + yaml.safe_dump({"metadata": metadata}, sort_keys=False, allow_unicode=True))
         write_text(Path(folder) / f"{name}.yaml", text)
         made[source] = name
     return made
