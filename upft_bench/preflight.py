@@ -261,4 +261,4 @@ def check_tasks(names: list[str], data_dir: str | None, limit: int | None = None
 def _check_generation(task: str, gen: int | None, context: int | None, key: str) -> None:
     if context and gen and gen >= context:
         raise PreflightError(f"{key}: {task} generates up to {gen} tokens, but the model's context is {context}; "
-                             f"generate fewer (eval.max_gen_toks, e.g. {context // 2})")
+                             f"generate fewer (eval.max_gen_toks, or --max-gen-toks, e.g. {context // 2})")
