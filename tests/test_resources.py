@@ -20,9 +20,14 @@ def _busy(cpu_seconds: float) -> None:
 
 
 def _allocate(n_bytes: int) -> int:
-    buf = bytearray(n_bytes)
-    buf[::4096] = b"\x01" * len(range(0, n_bytes, 4096))  # touch every page so it is resident
-    return sum(buf[::4096])
+    """Make `n_bytes` of new memory resident. An anonymous mapping, not a bytearray: malloc may serve a bytearray
+    from freed heap memory that is already resident (earlier tests' leftovers), which would not raise the RSS."""
+    import mmap
+
+    with mmap.mmap(-1, n_bytes) as buf:
+        for offset in range(0, n_bytes, 4096):  # touch every page so it is resident
+            buf[offset] = 1
+        return sum(buf[offset] for offset in range(0, n_bytes, 4096))
 
 
 def test_peak_rss_grows_with_allocation():

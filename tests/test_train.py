@@ -402,3 +402,18 @@ def test_compiled_forward_matches_eager(base, tmp_path):
         expected = [p[key] for p in eager["loss_curve"]]
         assert [p[key] for p in compiled["loss_curve"]] == pytest.approx(expected, rel=1e-4)
     assert_same_weights(weights(tmp_path / "compiled"), weights(tmp_path / "eager"), atol=1e-4)
+
+
+def test_distributed_modes_the_loop_does_not_handle_are_refused_in_one_line():
+    from types import SimpleNamespace
+
+    from upft_bench.train import _check_distributed
+
+    full, lora = TrainConfig(), TrainConfig(lora_rank=8)
+    for kind in ("DistributedType.NO", "DistributedType.MULTI_CPU", "DistributedType.MULTI_GPU",
+                 "DistributedType.FSDP"):
+        _check_distributed(SimpleNamespace(distributed_type=kind), full)
+    with pytest.raises(ValueError, match=r"^train: DeepSpeed is not supported .*fsdp2\.yaml$"):
+        _check_distributed(SimpleNamespace(distributed_type="DistributedType.DEEPSPEED"), full)
+    with pytest.raises(ValueError, match=r"^train: LoRA under FSDP is not supported"):
+        _check_distributed(SimpleNamespace(distributed_type="DistributedType.FSDP"), lora)

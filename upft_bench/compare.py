@@ -276,7 +276,10 @@ class Comparison:
             with measure() as used:
                 stats = self.train(cfg, examples, sdir, resume_train)
             shape = model_shape(self.base)
-            flops = training_flops(shape, training.trained_positions(examples, cfg.train)) if shape else None
+            # LoRA: frozen base weights, only the adapters' parameters train (upft_bench.compute.training_flops).
+            trainable = stats.get("trainable_parameters") if stats.get("lora") else None
+            flops = (training_flops(shape, training.trained_positions(examples, cfg.train), trainable)
+                     if shape else None)
             summary = TrainSummary.from_stats(stats, examples, flops, used)
             say(f"[{method.name}] trained on {summary.train_examples} examples, "
                 f"{summary.tuned_tokens:,} tuned tokens in {summary.train_seconds:.1f} s")

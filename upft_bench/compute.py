@@ -20,6 +20,10 @@ The formulas (a multiply-add counts as 2 FLOPs; norms, biases, activations and s
   forward) over every input position, prompt positions included, once per sequence per epoch it is trained in.
   (The training core runs the LM head only at loss positions, so the real count is lower; the table uses the
   standard 6N-per-position convention.)
+* `training_flops(shape, lengths, trainable=A)`: LoRA, the N base weights frozen and A adapter parameters trained.
+  Per position 4*N (forward 2N, gradients with respect to the activations 2N, no weight-gradient matmuls) plus
+  6*A (the adapters train fully), plus the attention term three times as above (it has no weights: its backward
+  is the activation gradients, twice its forward, with or without LoRA).
 
 A run's phases: `sampling_flops` over a sample pool, `training_flops` over the input positions the training loop
 processes (`upft_bench.train.trained_positions`), and the evaluation's per-question prompt and output lengths
@@ -145,13 +149,21 @@ def generation_flops(shape: ModelShape, prompt_tokens: int, generated_tokens: in
     return forward_flops(shape, prompt_tokens + generated_tokens)
 
 
-def training_flops(shape: ModelShape, sequence_lengths: Iterable[int]) -> int:
+def training_flops(shape: ModelShape, sequence_lengths: Iterable[int], trainable: int | None = None) -> int:
     """Forward + backward over every input position: sum over sequences of 3 * forward_flops(shape, n).
 
     Pass each example's input length once per epoch it is trained in (prompt positions count: they run through the
-    model even though they carry no loss).
+    model even though they carry no loss). `trainable`: None for full fine-tuning (6N per position); with frozen
+    base weights (LoRA) the number of trained adapter parameters A: 4N + 6A per position, attention as before.
     """
-    return sum(3 * forward_flops(shape, n) for n in sequence_lengths)
+    per_position = 6 * shape.matmul_params
+    if trainable is not None:
+        per_position = 4 * shape.matmul_params + 6 * _check_count("trainable", trainable)
+    total = 0
+    for n in sequence_lengths:
+        attention = forward_flops(shape, n) - 2 * shape.matmul_params * n
+        total += per_position * n + 3 * attention
+    return total
 
 
 # ---------------------------------------------------------------------------------------------- a run's phases

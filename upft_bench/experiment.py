@@ -34,7 +34,7 @@ from upft_bench.config import (
 from upft_bench.methods import METHOD_IDS, MethodConfig
 from upft_bench.pretrain import PretrainConfig
 from upft_bench.sampling import SamplingConfig
-from upft_bench.train import RESULT_NEUTRAL, TrainConfig
+from upft_bench.train import LORA_FIELDS, RESULT_NEUTRAL, TrainConfig
 
 # The sections whose settings may vary per method (a sweep, per_method): they change training, never sampling.
 _PER_METHOD_SECTIONS = {"train": TrainConfig, "method": MethodConfig}
@@ -332,8 +332,10 @@ def _comparable(section: str, value, other):
     if not isinstance(value, dict):
         return value
     other = other if isinstance(other, dict) else {}
-    return {k: v for k, v in value.items()
-            if k not in _NO_EFFECT.get(section, ()) and not (v is None and k not in other)}
+    unused = set(_NO_EFFECT.get(section, ()))
+    if section == "train" and not value.get("lora_rank"):  # without LoRA its settings change nothing
+        unused |= set(LORA_FIELDS)
+    return {k: v for k, v in value.items() if k not in unused and not (v is None and k not in other)}
 
 
 def changed_sections(before: dict, cfg: ExperimentConfig) -> list[str]:

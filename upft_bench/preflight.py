@@ -6,9 +6,10 @@
 
 Checked, in order: the model (a local folder with a config, a Hub id transformers can resolve, a GGUF file, or
 the tiny model built here), the training questions (the file exists, parses, is not empty), the validation questions a
-sweep needs, the sampling backend, and every evaluation task: its questions load and are not empty, and its
-generation length fits the model's context. Each problem is one line naming the config key, the file and,
-where the data loader says so, the row and field (`upft_bench.data.DataError` messages).
+sweep needs, the sampling backend, the experiment tracker's package (train.report_to), and every evaluation task:
+its questions load and are not empty, and its generation length fits the model's context. Each problem is one
+line naming the config key, the file and, where the data loader says so, the row and field
+(`upft_bench.data.DataError` messages).
 """
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ from upft_bench.gguf import GgufError, context_length, gguf_source
 from upft_bench.hub import HubTimeout, within_timeout
 from upft_bench.methods import METHODS
 from upft_bench.tiny import build_model
+from upft_bench.train import check_tracker
 
 __all__ = ["PreflightError", "check", "check_model", "check_tasks"]
 
@@ -60,6 +62,11 @@ def check(cfg) -> dict:
         if backend == "vllm" and importlib.util.find_spec("vllm") is None:
             raise PreflightError(f"{key}: 'vllm' is not installed here; pip install 'upft-bench[vllm]' on a GPU "
                                  "machine, or use backend hf")
+    if any(METHODS[name].trains for name in cfg.methods):
+        try:
+            check_tracker(cfg.train.report_to)  # its package, before hours of sampling
+        except InputError as err:
+            raise PreflightError(str(err)) from None
     return facts
 
 

@@ -26,6 +26,7 @@ from upft_bench.results import paired_comparisons, runs_of
 from upft_bench.stats import accuracy_interval, wilson_interval
 
 REF = COST_REFERENCE
+LOSS_FIGURE = "loss.png"  # next to compare.png: each trained method's training loss (`loss_plot`)
 
 def _pct(x) -> str:
     return "" if x is None else f"{100.0 * x:.1f}"
@@ -99,9 +100,11 @@ def _mib(x) -> str:
 
 
 def resources_table(metrics: dict) -> str:
-    """What each phase used: wall and process CPU seconds, peak memory; FLOPs per phase relative to RFT."""
+    """What each phase used: wall and process CPU seconds, peak memory; FLOPs per phase relative to RFT; with a
+    column of the parameters each method trained when any method trained LoRA adapters."""
+    lora = any(row.get("lora") for row in metrics["methods"].values())
     headers = ["method", "sample s (CPU s)", "train s (CPU s)", "eval s (CPU s)", "peak MiB sample/train/eval",
-               f"sample/train/eval FLOPs vs {REF}", "selection FLOPs"]
+               f"sample/train/eval FLOPs vs {REF}", "selection FLOPs"] + (["trainable params"] if lora else [])
     rows = []
     for name, row in metrics["methods"].items():
         rel = row.get("flops_vs_rft_pct") or {}
@@ -109,7 +112,9 @@ def resources_table(metrics: dict) -> str:
                               for p in ("sample", "train", "eval")]
                     + ["/".join(_mib(row.get(f"{p}_peak_rss_mb")) or "-" for p in ("sample", "train", "eval")),
                        "/".join(_rel(rel.get(p)) or "-" for p in ("sample", "train", "eval")),
-                       _flops(row.get("selection_flops")) if row.get("validation") else ""])
+                       _flops(row.get("selection_flops")) if row.get("validation") else ""]
+                    + ([_num(row.get("trainable_parameters")) + (f" (LoRA r={row['lora']['rank']})"
+                                                                 if row.get("lora") else "")] if lora else []))
     return tabulate(rows, headers=headers, tablefmt="github", disable_numparse=True)
 
 
@@ -331,9 +336,11 @@ VERDICT_NOTE = (
 )
 
 
-def render_tables(metrics_list: list[dict], reference: str | None = None, margin: float | None = None) -> str:
+def render_tables(metrics_list: list[dict], reference: str | None = None, margin: float | None = None,
+                  loss_figure: str | None = None) -> str:
     """Markdown for one or more comparisons: per experiment its verdict tables (paired statistics recomputed from
-    the per-question outcomes), the spread over seeds, each run's measured table; then the paper's numbers."""
+    the per-question outcomes), the spread over seeds, each run's measured table, a link to `loss_figure` (the
+    training-loss figure, when one was drawn); then the paper's numbers."""
     runs = [r for m in metrics_list for r in runs_of(m)]
     parts = []
     for group in experiment_groups(runs):
@@ -385,9 +392,13 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
                      "stated % (a final answer is stated: boxed, ####, \"the answer is\") are percentages of "
                      "evaluated questions; out tokens is the mean output length; sampled/tuned tokens are counts; "
                      "FLOPs are counted from the tokens each phase processed (2N per token plus attention for "
-                     "generation, 6N per position for training, docs/METHODS.md), the same on any machine; "
+                     "generation, 6N per position for training" + (
+                         ", 4N plus 6 per trained adapter parameter for LoRA" if _uses_lora(group) else "")
+                     + ", docs/METHODS.md), the same on any machine; "
                      f"seconds are wall-clock (CPU seconds: the process and its children); the vs {REF} columns "
                      f"are percentages of the {REF} row. Numbers come from metrics.json.\n")
+    if loss_figure:
+        parts.append(f"Training loss per method: [{loss_figure}]({loss_figure})\n")
     shown = {m.get("paper_model") for m in runs} - {None}
     for model in sorted(shown):
         parts.append(f"### {model}: reported by the paper (not measured here)\n")
@@ -418,6 +429,10 @@ def _precision(group: list[dict]) -> str:
             if isinstance(row.get("hardware"), dict)}
     used.discard(None)
     return f"mixed precision {', '.join(sorted(used))}" if used else "nothing trained"
+
+
+def _uses_lora(group: list[dict]) -> bool:
+    return any(row.get("lora") for m in group for row in m["methods"].values())
 
 
 def _varies_base(group: list[dict]) -> bool:
@@ -653,12 +668,55 @@ def _run_tags(runs: list[dict]) -> list[str]:
     return tags
 
 
+def loss_plot(metrics_list: list[dict], path: Path) -> bool:
+    """The training loss of every method that trained, against the optimizer step, in one figure, from the rows'
+    `loss_curve` ([[step, loss], ...]): one colour per method, one thin line per seed where there are several.
+    Returns False and draws nothing when no row holds a curve (only the base model, or an older metrics.json)."""
+    runs = [r for m in metrics_list for r in runs_of(m)]
+    groups = experiment_groups(runs)
+    several = len(groups) > 1
+    lines = []  # (label, that method's curves: one per run)
+    for group in groups:
+        for name in group[0]["methods"]:
+            curves = [m["methods"][name].get("loss_curve") for m in group if name in m["methods"]]
+            curves = [c for c in curves if c]
+            if curves:
+                lines.append(((f"{group[0]['name']}: " if several else "") + _label(name), curves))
+    if not lines:
+        return False
+    plt = pyplot()
+
+    fig, ax = plt.subplots(figsize=(9, 5))
+    seeded = any(len(curves) > 1 for _, curves in lines)
+    for i, (label, curves) in enumerate(lines):
+        for j, curve in enumerate(curves):
+            steps, losses = zip(*curve)
+            ax.plot(steps, losses, color=f"C{i % 10}", lw=0.9 if seeded else 1.6, alpha=0.7 if seeded else 1.0,
+                    marker="o" if len(steps) == 1 else None, ms=4, label=label if j == 0 else None)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("training loss (per response token)")
+    ax.set_title("training loss of each method that trained, the mean over each log window (train.log_every steps)"
+                 + ("; one thin line per seed" if seeded else ""), fontsize=10)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    plt.close(fig)
+    return True
+
+
 def render_report(metrics_list: list[dict], out_dir: Path, reference: str | None = None,
                   margin: float | None = None) -> None:
-    """Write compare.md and compare.png into `out_dir`."""
+    """Write compare.md and compare.png into `out_dir`, and loss.png (linked from compare.md) when a method
+    trained."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_text(out_dir / "compare.md", render_tables(metrics_list, reference=reference, margin=margin))
+    loss_figure = LOSS_FIGURE if loss_plot(metrics_list, out_dir / LOSS_FIGURE) else None
+    if loss_figure is None:
+        (out_dir / LOSS_FIGURE).unlink(missing_ok=True)  # an earlier render's figure, which nothing links now
+    write_text(out_dir / "compare.md", render_tables(metrics_list, reference=reference, margin=margin,
+                                                     loss_figure=loss_figure))
     plot(metrics_list, out_dir / "compare.png")
 
 

@@ -29,6 +29,9 @@ UNITS = {
     "tuned_tokens_all_epochs": "tuned_tokens times epochs (tokens)",
     "sample_seconds": "wall seconds generating the method's sample pool",
     "train_seconds": "wall seconds of the training loop",
+    "trainable_parameters": "parameters training updated: all of the model's, or with LoRA the adapters' (count)",
+    "loss_curve": "[[optimizer step, training loss], ...]: train_stats.json's loss curve, the loss the mean over "
+                  "each log window (per response token, averaged per sequence)",
     "eval_seconds": "wall seconds of lm-eval evaluation",
     "*_flops": "floating-point operations counted from the tokens processed (docs/METHODS.md, upft_bench.compute)",
     "*_cpu_seconds": "process CPU seconds of the phase, child processes included",
@@ -64,10 +67,13 @@ class TrainSummary:
     final_loss: float | None = None
     hardware: dict | str | None = None
     model: str | None = None  # the evaluated model when it is not methods/<name>/train/model (the base model)
-    train_flops: int | None = 0  # 6N per input position (prompt included) + attention, every epoch
+    train_flops: int | None = 0  # 6N per input position (prompt included) + attention, every epoch (LoRA: 4N + 6A)
+    trainable_parameters: int | None = None  # what the optimizer updated: every weight, or LoRA's adapters (A)
+    lora: dict | None = None  # rank, alpha, dropout, targets of LoRA adapters; None: full fine-tuning
     train_cpu_seconds: float = 0.0
     train_peak_rss_mb: float | None = None
     train_peak_cuda_mb: float | None = None
+    loss_curve: list = field(default_factory=list)  # [[step, loss], ...] at each logged step; [] if none trained
 
     @classmethod
     def from_stats(cls, stats: dict, examples, flops: int | None = None, used: dict | None = None) -> "TrainSummary":
@@ -76,6 +82,8 @@ class TrainSummary:
         used = used or {}
         return cls(
             train_flops=flops,
+            trainable_parameters=stats.get("trainable_parameters"),
+            lora=stats.get("lora"),
             train_cpu_seconds=used.get("cpu_seconds", 0.0),
             train_peak_rss_mb=used.get("peak_rss_mb"),
             train_peak_cuda_mb=used.get("peak_cuda_mb"),
@@ -87,6 +95,7 @@ class TrainSummary:
             train_steps=int(stats["steps"]),
             final_loss=stats.get("final_loss"),
             hardware=stats.get("hardware"),
+            loss_curve=[[p["step"], float(f"{p['loss']:.6g}")] for p in stats.get("loss_curve", [])],
         )
 
 

@@ -43,7 +43,7 @@ HEADER = "# upft-bench compare, resolved config"  # the first line of every conf
 LOCK = ".lock"
 INPUTS = "inputs"  # .done/inputs.json: the input files' fingerprints when the run started
 TRIVIAL = {"base_model", "elapsed", INPUTS}  # markers that hold no result: a folder with only these is redone
-REPORT_FILES = {"compare.md", "compare.png"}  # all that `upft-bench report --output` writes (no config.yaml)
+REPORT_FILES = {"compare.md", "compare.png", "loss.png"}  # all `upft-bench report --output` writes (no config.yaml)
 
 
 class Phases:

@@ -3,6 +3,7 @@
     upft-bench train --model runs/base/model --examples runs/upft/examples.jsonl --output runs/upft/train \\
         --set lr=2e-4 --set batch_size=16 --set epochs=2
     upft-bench train ... --resume                              # continue a killed run from its last checkpoint
+    upft-bench train ... --set lora_rank=8                     # LoRA adapters (pip install 'upft-bench[lora]')
     accelerate launch --multi_gpu --num_processes 2 -m upft_bench.cli train ... --processes 2   # DDP (gloo on CPU)
 
     from upft_bench.train import TrainConfig, train
@@ -11,12 +12,19 @@
 Loss: causal-LM cross entropy on response tokens only, averaged per sequence, then over the sequences of the
 optimizer step (docs/METHODS.md, "Training"), so every example weighs the same whatever the micro-batch
 size, gradient accumulation or process count. Writes `model/` (save_pretrained + tokenizer + chat template),
-`train_stats.json` and `checkpoints/step-N/` under the output folder, each atomically.
+`train_stats.json` and `checkpoints/step-N/` under the output folder, each atomically, and as it trains
+`train_log.jsonl`: one row per loss-curve point (the rows of train_stats.json's `loss_curve`), also sent to the
+experiment tracker of `report_to` (TensorBoard, W&B, MLflow, ... through accelerate).
+
+LoRA (`lora_rank` > 0, peft): only low-rank adapters train, on frozen base weights (QLoRA: `load_in_4bit`, the base
+in 4 bits on a CUDA GPU); `model/` is then the adapters merged into the base weights, a plain checkpoint, and
+`adapter/` the adapter alone (PeftModel.save_pretrained).
 """
 from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import json
 import math
 import random
@@ -29,9 +37,9 @@ from typing import Any, NamedTuple
 
 from tqdm.auto import tqdm
 
-from upft_bench.atomic import replace_dir, temp_path, write_json
+from upft_bench.atomic import replace_dir, temp_path, write_json, write_lines
 from upft_bench.environment import cpu_model
-from upft_bench.errors import UpftError
+from upft_bench.errors import InputError, UpftError
 from upft_bench.examples import Example, ExamplesError, count_tuned_tokens, loss_positions
 
 
@@ -41,7 +49,16 @@ class DivergedError(UpftError):
 
 # TrainConfig fields that change no result (how often training saves and logs): a resumed run and a config
 # comparison (upft_bench.experiment.changed_sections) ignore them.
-RESULT_NEUTRAL = ("save_every", "keep_checkpoints", "log_every")
+RESULT_NEUTRAL = ("save_every", "keep_checkpoints", "log_every", "report_to")
+
+# TrainConfig's LoRA fields: they change the result only with lora_rank > 0.
+LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "load_in_4bit")
+
+# The per-step log under the output folder: one JSON row per loss-curve point, written as the run trains.
+LOG_FILE = "train_log.jsonl"
+# Experiment trackers accelerate supports (accelerate.utils.LoggerType) for TrainConfig.report_to; "all": every
+# one installed.
+TRACKERS = ("tensorboard", "wandb", "mlflow", "comet_ml", "aim", "clearml", "dvclive", "swanlab", "trackio", "all")
 
 
 @dataclass
@@ -65,19 +82,34 @@ class TrainConfig:
     dtype: str = "float32"  # dtype the weights are loaded in from a path: "float32", "bfloat16" or "auto"
     gradient_checkpointing: bool = False  # recompute activations in backward: less memory, ~30% slower
     compile: bool = False  # torch.compile the forward: ~1.7x faster steps on CPU after ~2 min of compiling
+    # LoRA (peft): train low-rank adapters on frozen base weights; model/ is saved merged, adapter/ beside it.
+    lora_rank: int = 0  # adapter rank r (0 = full fine-tuning)
+    lora_alpha: float = 16.0  # adapter scale: alpha / r
+    lora_dropout: float = 0.0  # dropout on the adapters' input
+    lora_targets: list[str] | None = None  # module names to adapt; None: every linear layer but the LM head
+    load_in_4bit: bool = False  # QLoRA: base weights in 4-bit NF4 (bitsandbytes, CUDA); needs lora_rank > 0
     bucket_batches: int = 16  # length bucketing: sort within windows of this many global batches (1 = no sort)
     seed: int | None = None  # data order and any randomness in the model; None: 0 (compare sets the experiment seed)
     # Checkpoint every N optimizer steps (0 = never): a killed run resumes from the last one (--resume). The
     # weights and the loss curve do not depend on it; a finished `compare` phase deletes its checkpoints.
     save_every: int = 100
     keep_checkpoints: int = 1  # how many recent checkpoints to keep
-    log_every: int = 10  # loss-curve point (mean over the window) every N steps
+    log_every: int = 10  # loss-curve point (mean over the window) every N steps: a row of train_log.jsonl
+    # Also send each loss-curve point to an experiment tracker: "none", or one accelerate supports (TRACKERS), its
+    # package installed (tensorboard: pip install 'upft-bench[tracking]'). TensorBoard writes under
+    # <output>/runs/upft-bench/ (`tensorboard --logdir <output>/runs`); accelerate's trackers run on the main process.
+    report_to: str = "none"
     trust_remote_code: bool = False  # passed to from_pretrained; off unless you trust the checkpoint's code
 
     def __post_init__(self):
         if str(self.mixed_precision).lower() in ("false", "off"):  # YAML reads a bare `no` as false
             self.mixed_precision = "no"
         self.adam_betas = tuple(float(b) for b in self.adam_betas)
+        self.lora_alpha, self.lora_dropout = float(self.lora_alpha), float(self.lora_dropout)
+        if isinstance(self.lora_targets, str):
+            self.lora_targets = [t.strip() for t in self.lora_targets.split(",") if t.strip()]
+        elif self.lora_targets is not None:
+            self.lora_targets = list(self.lora_targets)  # a list, as it reads back from JSON (resume compares it)
         checks = [
             (0 < self.lr < math.inf, "lr must be > 0"),
             (self.epochs >= 1, "epochs must be >= 1"),
@@ -99,11 +131,39 @@ class TrainConfig:
             (self.save_every >= 0, "save_every must be >= 0"),
             (self.keep_checkpoints >= 1, "keep_checkpoints must be >= 1"),
             (self.log_every >= 1, "log_every must be >= 1"),
+            (self.report_to in ("none", *TRACKERS), f"report_to must be 'none' or one of {', '.join(TRACKERS)}"),
             (self.seed is None or self.seed >= 0, "seed must be >= 0 (or null: 0)"),
+            (self.lora_rank >= 0, "lora_rank must be >= 0 (0 = full fine-tuning)"),
+            (0 < self.lora_alpha < math.inf, "lora_alpha must be > 0"),
+            (0 <= self.lora_dropout < 1, "lora_dropout must be in [0, 1)"),
+            (self.lora_targets is None or (self.lora_targets and all(isinstance(t, str) and t
+                                                                     for t in self.lora_targets)),
+             "lora_targets: one or more module names (or null: every linear layer but the LM head)"),
+            (not self.load_in_4bit or self.lora_rank > 0, "load_in_4bit needs lora_rank > 0 (QLoRA trains adapters)"),
         ]
         for ok, message in checks:
             if not ok:
                 raise ValueError(f"TrainConfig: {message}")
+        missing = _lora_requirements(self)
+        if missing:
+            raise ValueError(f"TrainConfig: {missing}")
+
+
+def _lora_requirements(config: TrainConfig) -> str | None:
+    """What LoRA or QLoRA needs that this machine lacks, or None (peft is only looked up, never imported here)."""
+    if config.lora_rank and importlib.util.find_spec("peft") is None:
+        return "lora_rank needs peft: pip install 'upft-bench[lora]'"
+    if not config.load_in_4bit:
+        return None
+    need = "load_in_4bit needs a CUDA GPU and bitsandbytes (pip install 'upft-bench[qlora]')"
+    # heavy (torch): loaded on use, only for QLoRA
+    import torch
+
+    if not torch.cuda.is_available():
+        return f"{need}; this machine has no CUDA device"
+    if importlib.util.find_spec("bitsandbytes") is None:
+        return f"{need}; bitsandbytes is not installed"
+    return None
 
 
 # ----------------------------------------------------------------------------- data order
@@ -266,7 +326,7 @@ class _LossPositions:
             self._handle = None
 
 
-def _load(model_or_path, tokenizer, config: TrainConfig):
+def _load(model_or_path, tokenizer, config: TrainConfig, device=None):
     # heavy (torch): loaded on use
     import torch
     from transformers import (
@@ -277,12 +337,41 @@ def _load(model_or_path, tokenizer, config: TrainConfig):
     if isinstance(model_or_path, (str, Path)):
         dtype = {"float32": torch.float32, "bfloat16": torch.bfloat16, "auto": "auto"}[config.dtype]
         path = str(model_or_path)
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=config.trust_remote_code)
+        quantized = {}
+        if config.load_in_4bit:  # QLoRA: NF4 weights placed on this process's GPU as they load
+            from transformers import BitsAndBytesConfig
+
+            quantized = {"quantization_config": BitsAndBytesConfig(
+                load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=torch.bfloat16),
+                "device_map": {"": device.index if device.index is not None else torch.cuda.current_device()}}
+        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=config.trust_remote_code,
+                                                     **quantized)
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(path, trust_remote_code=config.trust_remote_code)
         return model, tokenizer
     if tokenizer is None:
         raise ValueError("train(): pass tokenizer= with an in-memory model (it is saved next to the weights)")
+    if config.load_in_4bit:
+        raise ValueError("train(): load_in_4bit loads the base model from its folder; pass a path, not a model")
     return model_or_path, tokenizer
+
+
+def _with_lora(model, config: TrainConfig):
+    """`model` wrapped by peft with LoRA adapters (only they train); for QLoRA prepared for k-bit training first.
+
+    The adapters' initial values (A random, B zero) are drawn from torch's generator seeded here, so they are the
+    same for a given seed, whatever loading the model drew before.
+    """
+    # heavy (torch, peft): loaded on use
+    import torch
+    from peft import LoraConfig, get_peft_model, prepare_model_for_kbit_training
+
+    if config.load_in_4bit:
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=config.gradient_checkpointing,
+                                                gradient_checkpointing_kwargs={"use_reentrant": False})
+    torch.manual_seed(config.seed or 0)
+    lora = LoraConfig(r=config.lora_rank, lora_alpha=config.lora_alpha, lora_dropout=config.lora_dropout,
+                      target_modules=config.lora_targets or "all-linear", task_type="CAUSAL_LM")
+    return get_peft_model(model, lora)
 
 
 def _config_record(config: TrainConfig) -> dict:
@@ -291,9 +380,12 @@ def _config_record(config: TrainConfig) -> dict:
 
 
 def _resume_key(config: TrainConfig) -> dict:
-    """The config fields that shape the result; logging and checkpoint cadence may change on resume."""
+    """The config fields that shape the result; logging and checkpoint cadence may change on resume. The LoRA
+    fields count when LoRA is on; without it they change nothing and are left out (full fine-tuning keeps the key
+    it had before they existed, so its older checkpoints still resume)."""
     data = _config_record(config)
-    return {k: v for k, v in data.items() if k not in RESULT_NEUTRAL}
+    unused = () if config.lora_rank else LORA_FIELDS
+    return {k: v for k, v in data.items() if k not in RESULT_NEUTRAL and k not in unused}
 
 
 def _fingerprint(rows: list[tuple[list[int], int]]) -> str:
@@ -338,24 +430,44 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     """
     # heavy (torch): loaded on use
     import torch
-    import torch.nn.functional as F
 
     # heavy (accelerate): loaded on use
     from accelerate import Accelerator
+    from accelerate.utils import ProjectConfiguration
 
     if not examples:
         raise ValueError("train(): no examples")
+    check_tracker(config.report_to)
     output_dir = Path(output_dir)
-    # No GPU: real processes over gloo on CPU; mixed precision is our own autocast below.
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no")
+    # No GPU: real processes over gloo on CPU; mixed precision is our own autocast below. A tracker (report_to)
+    # writes under output_dir/runs/ (TensorBoard: runs/upft-bench/).
+    project = ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs"))
+    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no", project_config=project,
+                              log_with=None if config.report_to == "none" else config.report_to)
+    try:
+        return _train(accelerator, model_or_path, examples, config, output_dir, resume, tokenizer)
+    finally:
+        _close_trackers(accelerator)
+
+
+def _train(accelerator, model_or_path, examples: list[Example], config: TrainConfig, output_dir: Path,
+           resume: bool, tokenizer) -> dict:
+    """train()'s work on `accelerator`; train() closes its trackers however this ends."""
+    # heavy (torch): loaded on use
+    import torch
+    import torch.nn.functional as F
+
     device = accelerator.device
+    _check_distributed(accelerator, config)
     torch.manual_seed(config.seed or 0)
-    model, tokenizer = _load(model_or_path, tokenizer, config)
+    model, tokenizer = _load(model_or_path, tokenizer, config, device)
     rows = _sequences(examples, config.max_length, model.get_input_embeddings().num_embeddings)
     pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
     bf16 = _use_bf16(config.mixed_precision, device)
     if config.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if config.lora_rank:  # a PeftModel from here on: the optimizer, checkpoints and the head hook see through it
+        model = _with_lora(model, config)
     model.train()
     model, optimizer = accelerator.prepare(model, _optimizer(model, config, device))
     # Compiling fuses the many small elementwise ops (norms, rotary, SiLU) that dominate a tiny model on CPU.
@@ -370,6 +482,7 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     if finished is not None:  # this exact run already finished: nothing to redo
         return finished
     start_step, elapsed, curve, window = start
+    step_log = _StepLog(accelerator, config, output_dir, curve, start_step)
 
     bar = tqdm(total=total_steps, initial=start_step, desc="train", disable=not accelerator.is_main_process)
     # The log window's loss sum stays on the device in float64 (the Python float it replaces): it is read only at
@@ -379,6 +492,8 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     # Logits only where a loss is taken.
     head = _LossPositions(None if config.compile else accelerator.unwrap_model(model))
     t0 = time.perf_counter()
+    # Throughput of the log window (on resume, of its part run in this call): its start time and tokens seen.
+    window_t0, window_seen = t0, 0
     for step in range(start_step, total_steps):
         epoch, batch = schedule[step]
         lr = lr_at(step, total_steps, config)
@@ -420,28 +535,39 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
         done = step + 1
         if done % config.log_every == 0 or done == total_steps or done == 1:
             point = {"step": done, "epoch": epoch, "loss": window_loss.item() / window_steps, "lr": lr}
+            if grad_norm is not None:
+                point["grad_norm"] = float(grad_norm)
             # Every process sees the same reduced loss and clipped norm, so all stop here together.
             bad = next((f"the {key} is {point[key]}" for key in ("loss", "grad_norm") if key in point
                         and not math.isfinite(point[key])), None)
-            if bad is None and done == total_steps and not _finite(model):  # the last update, after its loss
+            if bad is None and done == total_steps and not _finite(model, accelerator):  # the last update
                 bad = "the weights are no longer finite"
             if bad is not None:
                 bar.close()
                 head.remove()
                 raise DivergedError(f"training diverged: {bad} at step {done} of {total_steps} (lr {lr:.2e}); "
                                     "the model was not saved. Lower train.lr, or check the examples")
-            if grad_norm is not None:
-                point["grad_norm"] = float(grad_norm)
+            # Real tokens (prompt + response, no padding) of all processes per second over the window: one reduce
+            # at log points only, where the loss was just read anyway.
+            now, tokens = time.perf_counter(), seen_tokens - window_seen
+            if world > 1:
+                tokens = int(accelerator.reduce(torch.tensor(tokens, device=device), reduction="sum"))
+            point["tokens_per_second"] = round(tokens / max(now - window_t0, 1e-9), 1)
+            point["elapsed_seconds"] = round(elapsed + now - t0, 3)
             curve.append(point)
+            step_log.write(point)  # the same dict: the log's rows are the loss curve's points
             window_loss.zero_()
             window_steps = 0
+            window_t0, window_seen = now, seen_tokens
             bar.set_postfix(loss=f"{point['loss']:.4f}", lr=f"{lr:.2e}")
         bar.update(1)
 
         if config.save_every and done % config.save_every == 0 and done < total_steps:
+            saving = time.perf_counter()
             _save_checkpoint(accelerator, output_dir, config, {
-                "step": done, "run": run_id, "train_seconds": elapsed + time.perf_counter() - t0,
+                "step": done, "run": run_id, "train_seconds": elapsed + saving - t0,
                 "loss_curve": curve, "window": [window_loss.item(), window_steps]})
+            window_t0 += time.perf_counter() - saving  # the window's throughput is training's, not saving's
     bar.close()
     head.remove()
     run_seconds = max(time.perf_counter() - t0, 1e-9)
@@ -449,12 +575,87 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     return _finish(run, model, examples, _Progress(start_step, elapsed + run_seconds, run_seconds, seen_tokens, curve))
 
 
-def _finite(model) -> bool:
-    """True when every parameter is finite (one pass over the weights, no copy)."""
+class _StepLog:
+    """Where each loss-curve point goes as it is made: a row of output_dir/train_log.jsonl, flushed (closed) at
+    once so a killed run keeps what it logged, and the trackers of `report_to` (accelerate's). Only the main
+    process writes either.
+
+    The log starts as the curve so far: empty on a fresh run, the checkpoint's points on resume, so the rows a
+    killed session logged after its checkpoint (and a torn last line) are dropped and no step appears twice.
+    """
+
+    def __init__(self, accelerator, config: TrainConfig, output_dir: Path, curve: list, start_step: int):
+        self.accelerator, self.path = accelerator, output_dir / LOG_FILE
+        if accelerator.is_main_process:
+            write_lines(self.path, (json.dumps(point) + "\n" for point in curve))
+            if not start_step:  # a fresh run: no tracker files of an earlier run beside its own
+                shutil.rmtree(output_dir / "runs", ignore_errors=True)
+        if config.report_to != "none":
+            # On resume TensorBoard drops what it holds from the checkpoint's step on (a killed session's steps).
+            resumed = {"tensorboard": {"purge_step": start_step + 1}} if start_step else {}
+            accelerator.init_trackers("upft-bench", config=_tracker_config(config), init_kwargs=resumed)
+
+    def write(self, point: dict) -> None:
+        if self.accelerator.is_main_process:
+            with open(self.path, "a", encoding="utf-8") as fh:
+                fh.write(json.dumps(point) + "\n")
+        self.accelerator.log({k: v for k, v in point.items() if k != "step"}, step=point["step"])
+
+
+def check_tracker(report_to: str) -> None:
+    """A one-line InputError when `report_to` names a tracker whose package is not installed (accelerate would
+    leave it out without a word)."""
+    if report_to in ("none", "all"):
+        return
+    # heavy (accelerate): loaded on use
+    from accelerate.tracking import get_available_trackers
+
+    if report_to not in {str(t) for t in get_available_trackers()}:
+        package = "'upft-bench[tracking]'" if report_to == "tensorboard" else report_to
+        raise InputError(f"train.report_to {report_to} needs {report_to}: pip install {package}")
+
+
+def _tracker_config(config: TrainConfig) -> dict:
+    """The config as flat scalars, as the trackers take hyperparameters (lists and nulls as JSON text)."""
+    return {key: value if isinstance(value, (bool, int, float, str)) else json.dumps(value)
+            for key, value in _config_record(config).items()}
+
+
+def _close_trackers(accelerator) -> None:
+    """The trackers' part of accelerator.end_training(): their files closed. Not its process-group teardown: a
+    launched command tears the group down after a barrier (upft_bench.launch.processes_ended), and a caller that
+    trains twice in one launched script still needs it."""
+    for tracker in accelerator.trackers:
+        tracker.finish()
+    accelerator.trackers.clear()
+
+
+def _check_distributed(accelerator, config: TrainConfig) -> None:
+    """The loop runs in one process, over DDP (CPU processes or GPUs) and FSDP; it refuses what it does not handle.
+
+    DeepSpeed steps its engine and divides the loss by its own accumulation count inside backward, which the
+    loop's per-micro-batch accounting would double-count. LoRA under FSDP would merge sharded adapters.
+    """
+    kind = str(getattr(accelerator, "distributed_type", ""))
+    if "DEEPSPEED" in kind:
+        raise ValueError("train: DeepSpeed is not supported by the training loop yet (its engine runs its own "
+                         "gradient accumulation); shard with FSDP2: --config_file baselines/accelerate/fsdp2.yaml")
+    if "FSDP" in kind and config.lora_rank:
+        raise ValueError("train: LoRA under FSDP is not supported; LoRA trains on one GPU (or one process per GPU "
+                         "without --config_file), full fine-tuning shards with FSDP")
+
+
+def _finite(model, accelerator=None) -> bool:
+    """True when every parameter is finite in every process (one pass over the weights, no copy; with sharded
+    weights each process checks its shard and the verdicts are combined, so all processes agree)."""
     # heavy (torch): loaded on use
     import torch
 
-    return all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    local = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    if accelerator is None or accelerator.num_processes == 1:
+        return local
+    bad = accelerator.reduce(torch.tensor(0.0 if local else 1.0, device=accelerator.device), reduction="sum")
+    return float(bad) == 0.0
 
 
 def _optimizer(model, config: TrainConfig, device):
@@ -586,6 +787,7 @@ def _finish(run: _Run, model, examples: list[Example], progress: _Progress) -> d
     tuned_all = sum(n_loss[i] for _, batch in schedule for i in batch)
     tuned_run = sum(n_loss[i] for _, batch in schedule[start_step:] for i in batch)
     total_steps = len(schedule)
+    trainable, total = _parameter_counts(unwrapped)
     stats = {
         "tuned_tokens": tuned,
         "tuned_tokens_all_epochs": tuned_all,
@@ -596,6 +798,10 @@ def _finish(run: _Run, model, examples: list[Example], progress: _Progress) -> d
         # fewer than `epochs` when max_steps cuts the run
         "epochs_completed": round(total_steps / math.ceil(len(examples) / config.batch_size), 4),
         "resumed_from_step": start_step,
+        # Parameters the optimizer updated (all of them in full fine-tuning, the adapters' with LoRA) and in all.
+        "trainable_parameters": trainable,
+        "total_parameters": total,
+        **({"lora": _lora_record(unwrapped, config)} if config.lora_rank else {}),
         # Throughput of this call (a resumed run measures only the steps it ran): positions processed
         # (prompt + response, no padding) and tokens carrying loss, per second of loop time.
         "tokens_per_second": round(seen_tokens / run_seconds, 1),
@@ -606,15 +812,67 @@ def _finish(run: _Run, model, examples: list[Example], progress: _Progress) -> d
         "run": run.run_id,
         "config": _config_record(config),
     }
+    # Every process takes part in gathering the weights (a collective under FSDP); the main one saves them.
+    state = None if config.lora_rank else accelerator.get_state_dict(model)
     if accelerator.is_main_process:
         tmp = temp_path(run.output_dir / "model")
         shutil.rmtree(tmp, ignore_errors=True)
-        unwrapped.save_pretrained(tmp, state_dict=accelerator.get_state_dict(model))
+        if config.lora_rank:
+            _save_lora(unwrapped, config, tmp, run.output_dir)
+        else:
+            unwrapped.save_pretrained(tmp, state_dict=state)
         run.tokenizer.save_pretrained(tmp)
         replace_dir(tmp, run.output_dir / "model")
         write_json(run.output_dir / "train_stats.json", stats)
     accelerator.wait_for_everyone()
     return stats
+
+
+def _parameter_counts(model) -> tuple[int, int]:
+    """(trainable, all) parameters, a tied tensor once; peft's own count for an adapter model (it counts a 4-bit
+    weight's values, not its packed bytes)."""
+    if hasattr(model, "get_nb_trainable_parameters"):  # a PeftModel
+        trainable, total = model.get_nb_trainable_parameters()
+        return int(trainable), int(total)
+    params = list(model.parameters())
+    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+
+
+def _lora_record(model, config: TrainConfig) -> dict:
+    """The adapters as trained: rank, alpha, dropout and the names of the modules peft adapted ("all-linear"
+    resolved to the layers' own names, e.g. q_proj)."""
+    targets = model.peft_config["default"].target_modules
+    return {"rank": config.lora_rank, "alpha": config.lora_alpha, "dropout": config.lora_dropout,
+            "targets": targets if isinstance(targets, str) else sorted({t.rsplit(".", 1)[-1] for t in targets})}
+
+
+def _save_lora(model, config: TrainConfig, model_dir: Path, output_dir: Path) -> None:
+    """The adapter into output_dir/adapter (PeftModel.save_pretrained, atomically), and the merged weights into
+    `model_dir`: a plain checkpoint that from_pretrained and lm-eval's hf load without peft."""
+    adapter = temp_path(output_dir / "adapter")
+    shutil.rmtree(adapter, ignore_errors=True)
+    model.save_pretrained(adapter)
+    _merged(model, config, adapter).save_pretrained(model_dir)
+    replace_dir(adapter, output_dir / "adapter")
+
+
+def _merged(model, config: TrainConfig, adapter_dir: Path):
+    """The base model with the adapters added into its weights (peft's merge_and_unload, in place).
+
+    QLoRA: merged into 4-bit weights the sum would be rounded back to 4 bits, so the base model is loaded again
+    unquantized (bf16, on the CPU) from its folder and the saved adapter merged into that copy. This branch runs
+    only with a CUDA GPU and bitsandbytes, so the CPU test suite cannot reach it: it is kept this small for that.
+    """
+    if not config.load_in_4bit:
+        return model.merge_and_unload()
+    # heavy (torch, peft, transformers): loaded on use
+    import torch
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    base = AutoModelForCausalLM.from_pretrained(model.get_base_model().name_or_path, dtype=torch.bfloat16,
+                                                device_map={"": "cpu"}, trust_remote_code=config.trust_remote_code)
+    return PeftModel.from_pretrained(base, str(adapter_dir)).merge_and_unload()
 
 
 def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: dict) -> None:

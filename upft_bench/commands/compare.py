@@ -72,7 +72,7 @@ def compare_cli(config, overrides, methods, data_dir, output, seeds, base_seeds,
     Your own questions: --set data.train=FILE --set 'eval.tasks=[TEST_FILE]' (.jsonl, .csv, .parquet or
     hub:OWNER/NAME; README "Your own data").
     Writes results/<name>/ (config.yaml, samples, per-method train_stats.json and lm-eval output,
-    metrics.json, compare.md, compare.png) and prints the Markdown tables. The verdict tables come first: for
+    metrics.json, compare.md, compare.png, loss.png) and prints the Markdown tables. The verdict tables come first: for
     each method the accuracy difference to the reference on the same questions with its 95% interval over
     questions and seeds, exact tests, the chance this design had to show equivalence, and equivalent / better /
     worse / inconclusive against the margin `report.margin` (2 points by default).

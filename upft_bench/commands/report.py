@@ -14,7 +14,8 @@ from upft_bench.report import load_metrics, paper_report, render_report
 @click.option("--paper", "paper_only", is_flag=True,
               help="Print the paper's reported accuracies with each gain in binomial standard errors, and exit.")
 @click.option("--output", type=click.Path(file_okay=False),
-              help="Where to write compare.md/compare.png (default: the single RUN's folder; required for several).")
+              help="Where to write compare.md/compare.png/loss.png (default: the single RUN's folder; required for "
+                   "several).")
 @click.option("--reference", help="Compare every method with this one (default: the runs' report.reference, rft).")
 @click.option("--margin", type=float, help="Equivalence margin in accuracy points (default: report.margin, 2).")
 def report_cli(runs, output, reference, margin, paper_only):

@@ -20,7 +20,7 @@ from upft_bench.train import TrainConfig, train
                    "`upft-bench build`, by `upft-bench compare` (methods/<name>/examples.jsonl) or by "
                    "upft_bench.examples.write_examples.")
 @click.option("--output", "output_dir", required=True, type=click.Path(file_okay=False),
-              help="Run folder: gets model/, train_stats.json and checkpoints/.")
+              help="Run folder: gets model/, train_stats.json, train_log.jsonl and checkpoints/.")
 @click.option("--config", "config_path", type=click.Path(exists=True, dir_okay=False),
               help="YAML mapping of TrainConfig fields (lr, epochs, batch_size, ...). Unknown keys are errors.")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
@@ -34,8 +34,10 @@ def train_cli(model_path, examples_path, output_dir, config_path, overrides, res
 
     Fields of TrainConfig: lr, epochs, max_steps, batch_size (global), micro_batch_size (per process),
     warmup_ratio, schedule (constant|cosine), min_lr_ratio, adam_betas, adam_eps, weight_decay, grad_clip,
-    max_length, mixed_precision (no|bf16|auto), dtype, gradient_checkpointing, compile, bucket_batches, seed,
-    save_every, keep_checkpoints, log_every, trust_remote_code.
+    max_length, mixed_precision (no|bf16|auto), dtype, gradient_checkpointing, compile, lora_rank (0 = full
+    fine-tuning; > 0: LoRA, model/ merged and adapter/ beside it), lora_alpha, lora_dropout, lora_targets,
+    load_in_4bit (QLoRA, CUDA), bucket_batches, seed,
+    save_every, keep_checkpoints, log_every, report_to (none|tensorboard|wandb|...), trust_remote_code.
     """
     config = load_dataclass(TrainConfig, config_path, list(overrides))
     examples = read_examples(examples_path)
