@@ -172,3 +172,23 @@ def test_the_readme_example_runs_as_written(tmp_path):
     result = CliRunner().invoke(main, args[1:])
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "own-example" / "metrics.json").read_text())["tasks"] == ["upft_own_test"]
+
+
+def test_sample_and_build_take_own_files_with_their_columns(tmp_path):
+    from upft_bench.tiny import save_random_model
+
+    model = save_random_model(tmp_path / "model", size="test")
+    path = tmp_path / "mine.csv"
+    path.write_text("problem,final\nWhat is 2 + 2?,4\nWhat is 3 + 5?,8\n")
+    fields = ["--field", "question=problem", "--field", "answer=final"]
+    pool, examples = tmp_path / "pool.jsonl", tmp_path / "ex.jsonl"
+    result = CliRunner().invoke(main, ["sample", "--model", str(model), "--dataset", str(path), *fields, "--n", "1",
+                                       "--max-new-tokens", "4", "--output", str(pool), "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(main, ["build", "--method", "upft", "--model", str(model), "--dataset", str(path),
+                                       *fields, "--samples", str(pool), "--output", str(examples)])
+    assert result.exit_code == 0, result.output
+    assert [json.loads(line)["question_id"] for line in examples.read_text().splitlines()] == ["mine-0", "mine-1"]
+    result = CliRunner().invoke(main, ["sample", "--model", str(model), "--dataset", str(path), "--field", "question",
+                                       "--output", str(pool)])
+    assert result.exit_code == 2 and "--field" in result.output and "expected KEY=COLUMN" in result.output

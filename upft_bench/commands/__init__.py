@@ -31,3 +31,21 @@ class Command(click.Command):
             if debugging(ctx):
                 raise
             raise click.ClickException(str(err)) from err
+
+
+# --field KEY=COLUMN: the columns of your own question files (upft_bench.data.own_questions), for eval/sample/build.
+field_option = click.option(
+    "--field", "fields", multiple=True, metavar="KEY=COLUMN",
+    help="For your own question files (.jsonl/.csv/.parquet, hub:OWNER/NAME): the column holding question, answer, "
+         "solution or id (repeatable), e.g. --field question=problem.")
+
+
+def parse_fields(items) -> dict[str, str]:
+    """--field KEY=COLUMN options as {key: column}; a malformed one is a usage error naming the flag."""
+    columns = {}
+    for item in items:
+        key, sep, column = item.partition("=")
+        if not sep or not key.strip() or not column.strip():
+            raise click.BadParameter(f"{item!r}: expected KEY=COLUMN, e.g. question=problem", param_hint="--field")
+        columns[key.strip()] = column.strip()
+    return columns

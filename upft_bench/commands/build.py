@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import click
 
-from upft_bench.commands import Command
+from upft_bench.commands import Command, field_option, parse_fields
 from upft_bench.config import load_dataclass
 from upft_bench.console import say
 from upft_bench.data import load_questions
@@ -19,7 +19,9 @@ from upft_bench.sampling import SamplesFileError, read_samples
               help="The method whose construction turns the samples into training examples.")
 @click.option("--model", "model_path", required=True,
               help="The model the samples came from (folder, Hub id or .gguf file): its tokenizer and template.")
-@click.option("--dataset", required=True, help="Question set the samples answer: synth, gsm8k, math500, ...")
+@click.option("--dataset", required=True,
+              help="Question set the samples answer: synth, gsm8k, math500, ..., or your own file or hub:OWNER/NAME.")
+@field_option
 @click.option("--split", default="train", show_default=True)
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="Only the first N questions.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None, help="Local benchmark copies.")
@@ -31,7 +33,7 @@ from upft_bench.sampling import SamplesFileError, read_samples
               help="YAML mapping of MethodConfig fields (prefix_tokens, structure_ratio, ...).")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
               help="Override one MethodConfig field, e.g. --set prefix_tokens=16 (repeatable).")
-def build_cli(method_name, model_path, dataset, split, limit, data_dir, samples_path, output, config_path,
+def build_cli(method_name, model_path, dataset, fields, split, limit, data_dir, samples_path, output, config_path,
               overrides):
     """Turn a sample pool into a method's training examples (what `compare` does between sampling and training).
 
@@ -48,7 +50,7 @@ def build_cli(method_name, model_path, dataset, split, limit, data_dir, samples_
     """
     method = METHODS[method_name]
     cfg = load_dataclass(MethodConfig, config_path, list(overrides))
-    questions = load_questions(dataset, split, data_dir=data_dir, limit=limit)
+    questions = load_questions(dataset, split, data_dir=data_dir, limit=limit, fields=parse_fields(fields))
     samples = read_samples(samples_path) if samples_path else []
     tokenizer = load_tokenizer(model_path, announce=say)
     if not questions:

@@ -8,7 +8,7 @@ import click
 from tabulate import tabulate
 
 from upft_bench import tasks_dir
-from upft_bench.commands import Command
+from upft_bench.commands import Command, field_option, parse_fields
 from upft_bench.console import say
 from upft_bench.data import DATA_DIR_ENV, SIZES, source_of
 from upft_bench.evaluation import default_output, evaluate, format_table, task_leaves, task_manager
@@ -37,9 +37,7 @@ from upft_bench.prompts import SYSTEM_PROMPTS
 @click.option("--backend", type=click.Choice(["hf", "vllm"]), default="hf", show_default=True,
               help="lm-eval model backend; vllm only where installed (GPU).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [cuda when available, else cpu]")
-@click.option("--field", "fields", multiple=True, metavar="KEY=COLUMN",
-              help="For your own question files among --tasks: the column holding question, answer, solution or id "
-                   "(repeatable), e.g. --field question=problem.")
+@field_option
 @click.option("--processes", "expect_processes", type=click.IntRange(min=1),
               help="Fail unless the run really has this many processes (accelerate launch starts ONE without "
                    "--multi_gpu or a --config_file that spreads them).")
@@ -60,12 +58,7 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     """
     # every input before the model loads: a bad task or an empty file costs seconds
     names, where = [n.strip() for n in tasks.split(",") if n.strip()], data_dir or os.environ.get(DATA_DIR_ENV)
-    columns = {}
-    for item in fields:
-        key, sep, column = item.partition("=")
-        if not sep or not column.strip():
-            raise click.BadParameter(f"{item!r}: expected KEY=COLUMN, e.g. question=problem", param_hint="--field")
-        columns[key.strip()] = column.strip()
+    columns = parse_fields(fields)
     check_tasks(names, where, limit, max_gen_toks, key="--tasks", fields=columns)
     context = check_model(model, key="--model")
     if context:  # now the generation lengths against the model's context

@@ -5,7 +5,7 @@ import json
 
 import click
 
-from upft_bench.commands import Command
+from upft_bench.commands import Command, field_option, parse_fields
 from upft_bench.console import say
 from upft_bench.data import load_questions
 from upft_bench.gguf import resolve_model
@@ -15,7 +15,10 @@ from upft_bench.sampling import SampleRequest, SamplingConfig, sample_solutions,
 
 @click.command("sample", cls=Command)
 @click.option("--model", "model_path", required=True, help="Local checkpoint folder, Hub id or .gguf file.")
-@click.option("--dataset", required=True, help="Question set: synth, gsm8k, math500, math12k, aime24, gpqa, ...")
+@click.option("--dataset", required=True,
+              help="Question set: synth, gsm8k, math500, math12k, aime24, gpqa, ..., or your own .jsonl/.csv/.parquet "
+                   "file or hub:OWNER/NAME.")
+@field_option
 @click.option("--split", default="train", show_default=True)
 @click.option("--n", "n", default=1, show_default=True, help="Samples per question.")
 @click.option("--max-new-tokens", default=512, show_default=True, help="Generated tokens per sample, EOS included.")
@@ -34,8 +37,8 @@ from upft_bench.sampling import SampleRequest, SamplingConfig, sample_solutions,
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 @click.option("--backend", default="hf", show_default=True, type=click.Choice(["hf", "vllm"]))
 @click.option("--overwrite", is_flag=True, help="Start afresh when OUTPUT holds samples from other settings.")
-def sample_cli(model_path, dataset, split, n, max_new_tokens, limit, data_dir, output, temperature, top_p, top_k,
-               batch_size, seed, prompt_style, dtype, device, backend, overwrite):
+def sample_cli(model_path, dataset, fields, split, n, max_new_tokens, limit, data_dir, output, temperature, top_p,
+               top_k, batch_size, seed, prompt_style, dtype, device, backend, overwrite):
     """Sample N solutions per question from a model and write them as JSONL.
 
     An interrupted run resumes where it stopped (rerun the same command); a finished file is reused when the
@@ -47,7 +50,7 @@ def sample_cli(model_path, dataset, split, n, max_new_tokens, limit, data_dir, o
                                 system=None if prompt_style == "none" else prompt_style)
     except ValueError as err:
         raise click.BadParameter(str(err)) from err
-    questions = load_questions(dataset, split, data_dir=data_dir, limit=limit)
+    questions = load_questions(dataset, split, data_dir=data_dir, limit=limit, fields=parse_fields(fields))
     requests = [SampleRequest(q, n, max_new_tokens) for q in questions]
     model_path = resolve_model(model_path, announce=say)
     samples = sample_solutions(model_path, requests, config, output, overwrite=overwrite)
