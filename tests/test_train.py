@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
+from helpers import fp32, make_examples  # tests/helpers.py (pytest puts tests/ on sys.path)
 from safetensors.torch import load_file
 
 from upft_bench.commands.train import train_cli
@@ -29,19 +30,6 @@ def base(tmp_path_factory):
     return save_random_model(tmp_path_factory.mktemp("tiny") / "base", size="test", seed=0)
 
 
-def make_examples(n: int, seed: int = 0, vocab: int = 300) -> list[Example]:
-    """Varied prompt and response lengths (2..40 response tokens), ids from the ordinary vocabulary."""
-    rng = random.Random(seed)
-    return [
-        Example(f"q{i}", [rng.randrange(5, vocab) for _ in range(rng.randint(3, 12))],
-                [rng.randrange(5, vocab) for _ in range(rng.choice([2, 3, 8, 20, 40]))])
-        for i in range(n)
-    ]
-
-
-def fp32(**kw) -> TrainConfig:
-    defaults = dict(lr=1e-3, batch_size=8, micro_batch_size=8, warmup_ratio=0.0, mixed_precision="no", log_every=1)
-    return TrainConfig(**(defaults | kw))
 
 
 def weights(run_dir: Path) -> dict:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import random
 import signal
 import subprocess
 import sys
@@ -13,12 +12,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from helpers import fp32, make_examples  # tests/helpers.py (pytest puts tests/ on sys.path)
 
 from upft_bench import baselines_dir
 from upft_bench.cli import main
 from upft_bench.commands.train import train_cli
 from upft_bench.errors import InputError
-from upft_bench.examples import Example, write_examples
+from upft_bench.examples import write_examples
 from upft_bench.report import render_report
 from upft_bench.tiny import save_random_model
 from upft_bench.train import LOG_FILE, TRACKERS, TrainConfig, train
@@ -31,19 +31,6 @@ def base(tmp_path_factory):
     return save_random_model(tmp_path_factory.mktemp("tiny") / "base", size="test", seed=0)
 
 
-def make_examples(n: int, seed: int = 0, vocab: int = 300) -> list[Example]:
-    """Varied prompt and response lengths (as in test_train.py)."""
-    rng = random.Random(seed)
-    return [
-        Example(f"q{i}", [rng.randrange(5, vocab) for _ in range(rng.randint(3, 12))],
-                [rng.randrange(5, vocab) for _ in range(rng.choice([2, 3, 8, 20, 40]))])
-        for i in range(n)
-    ]
-
-
-def fp32(**kw) -> TrainConfig:
-    defaults = dict(lr=1e-3, batch_size=8, micro_batch_size=8, warmup_ratio=0.0, mixed_precision="no", log_every=1)
-    return TrainConfig(**(defaults | kw))
 
 
 def read_log(run_dir: Path) -> list[dict]:

@@ -33,14 +33,14 @@ from pathlib import Path
 
 from tabulate import tabulate
 
-from upft_bench.atomic import atomic_path, write_json, write_text
+from upft_bench.atomic import write_json, write_text
 from upft_bench.console import say
 from upft_bench.data import load_questions
 from upft_bench.gguf import resolve_model
 from upft_bench.grading import grade_many
 from upft_bench.prefixes import chain_summary, first_error, holds_reasoning, other_prefix, prefix_consistency, summarize
 from upft_bench.pretrain import build_base_model
-from upft_bench.quiet import pyplot
+from upft_bench.quiet import pyplot, save_figure
 from upft_bench.sampling import SampleRequest, sample_solutions
 
 PREMISE_SHARE = 0.5  # prefixes "largely shared": the most common prefix carries at least this share of samples
@@ -293,10 +293,7 @@ def plot(results: dict, path: Path) -> None:
         ax.set_xticks(ks, [str(k) for k in ks])
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 # ---------------------------------------------------------------------------------------------- CLI

@@ -108,6 +108,16 @@ def pyplot():
     return plt
 
 
+def save_figure(fig, path) -> None:
+    """Write a matplotlib figure as PNG atomically (upft_bench.atomic) and free it."""
+    from upft_bench.atomic import atomic_path
+
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=110, format="png")
+    pyplot().close(fig)
+
+
 def _writable(folder: str) -> bool:
     try:
         os.makedirs(folder, exist_ok=True)

@@ -17,11 +17,11 @@ from pathlib import Path
 from tabulate import tabulate
 
 from upft_bench import paper
-from upft_bench.atomic import atomic_path, write_text
+from upft_bench.atomic import write_text
 from upft_bench.environment import summary
 from upft_bench.errors import InputError
 from upft_bench.methods import COST_REFERENCE, METHODS
-from upft_bench.quiet import pyplot
+from upft_bench.quiet import pyplot, save_figure
 from upft_bench.results import paired_comparisons, runs_of
 from upft_bench.stats import accuracy_interval, wilson_interval
 
@@ -591,10 +591,7 @@ def plot(metrics_list: list[dict], path: Path) -> None:
         ax.set_title(f"each method against {ref}")
         ax.grid(True, axis="x", alpha=0.3)
     _cost_panel(axes[-1], groups, several)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _label(name: str) -> str:
@@ -699,10 +696,7 @@ def loss_plot(metrics_list: list[dict], path: Path) -> bool:
                  + ("; one thin line per seed" if seeded else ""), fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, format="png")
-    plt.close(fig)
+    save_figure(fig, path)
     return True
 
 
