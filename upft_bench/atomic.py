@@ -5,6 +5,8 @@
     with atomic_path(out / "compare.png") as tmp:   # for writers that want a path (matplotlib, save_pretrained)
         fig.savefig(tmp)
 
+`file_sha256(path)` is the one file hash (cache keys, input fingerprints), read in blocks.
+
 Every temporary sits next to its target (same file system, so the final rename is atomic) under one naming
 scheme, `.NAME.PID.tmp`, so a crash leaves a hidden file that is never mistaken for a result, and two processes
 writing the same target never share a temporary.
@@ -12,6 +14,7 @@ writing the same target never share a temporary.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import shutil
@@ -78,3 +81,12 @@ def replace_dir(tmp: str | Path, final: str | Path) -> Path:
         shutil.rmtree(final)
     os.replace(tmp, final)
     return final
+
+
+def file_sha256(path: str | Path) -> str:
+    """The SHA-256 (hex) of a file's content, read in 4 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 22), b""):
+            h.update(block)
+    return h.hexdigest()

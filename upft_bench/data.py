@@ -495,14 +495,15 @@ def last_boxed(text: str) -> str | None:
     return None
 
 
-def _normal(text: str) -> str:
-    return " ".join(text.split())
+def normal_text(text: str, fold_case: bool = False) -> str:
+    """A question's text for matching: whitespace collapsed (and case folded with `fold_case`)."""
+    return " ".join((text.casefold() if fold_case else text).split())
 
 
 def _without_math500(questions: list[Question], data_dir) -> list[Question]:
     """math12k minus the MATH-500 test problems (matched on whitespace-normalised problem text)."""
-    held_out = {_normal(q.question) for q in load_questions("math500", "test", data_dir)}
-    return [q for q in questions if _normal(q.question) not in held_out]
+    held_out = {normal_text(q.question) for q in load_questions("math500", "test", data_dir)}
+    return [q for q in questions if normal_text(q.question) not in held_out]
 
 
 def to_question(problem) -> Question:

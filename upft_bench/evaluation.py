@@ -39,7 +39,7 @@ import yaml
 from tabulate import tabulate
 
 from upft_bench import tasks_dir
-from upft_bench.atomic import write_lines, write_text
+from upft_bench.atomic import file_sha256, write_lines, write_text
 from upft_bench.compute import generation_flops, model_shape
 from upft_bench.console import say
 from upft_bench.data import HUB_PREFIX, is_own, own_label, resolve_data_dir
@@ -135,13 +135,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
 
 def _file_digest(source: str) -> str | None:
     """SHA-256 (16 hex digits) of an own question file's content; None for a Hub dataset."""
-    if source.startswith(HUB_PREFIX):
-        return None
-    h = hashlib.sha256()
-    with open(Path(source).expanduser(), "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()[:16]
+    return None if source.startswith(HUB_PREFIX) else file_sha256(Path(source).expanduser())[:16]
 
 
 def _model_files(model_path) -> str | None:

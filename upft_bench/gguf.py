@@ -14,13 +14,12 @@ converted anew. Anything else passes through `resolve_model` unchanged (a checkp
 """
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import shutil
 from pathlib import Path
 
 from upft_bench import cache_root
-from upft_bench.atomic import replace_dir, temp_path, write_json
+from upft_bench.atomic import file_sha256, replace_dir, temp_path, write_json
 from upft_bench.errors import InputError
 
 __all__ = ["GgufError", "cache_dir", "context_length", "gguf_source", "resolve_model"]
@@ -75,14 +74,6 @@ def context_length(path: str, gguf_file: str | None = None) -> int | None:
     return value(f"{arch}.context_length") if arch else None
 
 
-def _sha256(file: Path) -> str:
-    h = hashlib.sha256()
-    with open(file, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def resolve_model(path: str, gguf_file: str | None = None, cache: str | Path | None = None,
                   announce=print) -> str:
     """A path transformers and lm-eval load without GGUF support: the converted (cached) checkpoint of a GGUF
@@ -91,7 +82,7 @@ def resolve_model(path: str, gguf_file: str | None = None, cache: str | Path | N
     if source is None:
         return path
     file = _require(*source)
-    digest = _sha256(file)
+    digest = file_sha256(file)
     out = (Path(cache) if cache is not None else cache_dir()) / f"{file.stem}-{digest[:16]}"
     if (out / "gguf_source.json").is_file():
         return str(out)

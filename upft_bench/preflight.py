@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from upft_bench import cache_root, selection
-from upft_bench.data import DataError, is_own, load_questions, source_of
+from upft_bench.data import DataError, is_own, load_questions, normal_text, source_of
 from upft_bench.errors import InputError
 from upft_bench.evaluation import OWN_MAX_GEN_TOKS, own_task_name, task_leaves, task_manager
 from upft_bench.gguf import GgufError, context_length, gguf_source
@@ -70,17 +70,13 @@ def check(cfg) -> dict:
     return facts
 
 
-def _normal(text: str) -> str:
-    return " ".join(text.casefold().split())
-
-
 def overlap(train: list, tests: dict[str, list]) -> dict[str, tuple[int, int, str]]:
     """Per task whose questions overlap the training (and validation) questions: (overlapping, total, the first
     overlapping question's id). Questions match on their text, case and whitespace aside."""
-    seen = {_normal(q.question) for q in train}
+    seen = {normal_text(q.question, fold_case=True) for q in train}
     out = {}
     for task, questions in tests.items():
-        shared = [q for q in questions if _normal(q.question) in seen]
+        shared = [q for q in questions if normal_text(q.question, fold_case=True) in seen]
         if shared:
             out[task] = (len(shared), len(questions), shared[0].id)
     return out

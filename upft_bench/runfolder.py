@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import hashlib
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ from pathlib import Path
 import yaml
 
 from upft_bench import data, evaluation
-from upft_bench.atomic import write_json, write_text
+from upft_bench.atomic import file_sha256, write_json, write_text
 from upft_bench.config import ConfigError, dump_yaml, from_dict
 from upft_bench.console import say
 from upft_bench.errors import RunFolderError
@@ -256,15 +255,11 @@ def _by_key(prints: dict[str, str]) -> dict[str, tuple[str, str]]:
 
 
 def _file_print(path: Path) -> str:
-    """"sha256 HEX, N bytes" of a file, read in blocks ("missing" when it is not there)."""
-    h = hashlib.sha256()
+    """"sha256 HEX, N bytes" of a file ("missing" when it is not there)."""
     try:
-        with open(path, "rb") as fh:
-            for block in iter(lambda: fh.read(1 << 20), b""):
-                h.update(block)
+        return f"sha256 {file_sha256(path)}, {Path(path).stat().st_size} bytes"
     except FileNotFoundError:
         return "missing"
-    return f"sha256 {h.hexdigest()}, {Path(path).stat().st_size} bytes"
 
 
 def _change(old: str | None, new: str | None) -> str:
