@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -311,6 +312,48 @@ def test_two_processes_match_one(base, tmp_path):
 
 
 @pytest.mark.slow
+def test_deepspeed_zero3_over_two_processes_matches_one_and_resumes(base, tmp_path):
+    """DeepSpeed ZeRO-3 (baselines/accelerate/zero3.yaml, on DeepSpeed's CPU accelerator over gloo): parameters,
+    gradients and optimizer state partitioned over 2 processes give the single-process loss curve, gradient norms
+    and weights (with gradient checkpointing); a run that lost its last checkpoint and its end resumes from the one
+    before, bit for bit."""
+    pytest.importorskip("deepspeed")
+    examples = write_examples(tmp_path / "examples.jsonl", make_examples(21, seed=5))
+    sets = ["batch_size=8", "epochs=2", "mixed_precision=no", "log_every=1", "lr=3e-3", "compile=false"]
+    cli = [sys.executable, "-m", "upft_bench.cli"]
+    one = _run(cli + _cli(base, examples, tmp_path / "one", sets + ["micro_batch_size=3"]))
+    assert one.returncode == 0, one.stderr[-3000:]
+    launch = [sys.executable, "-m", "accelerate.commands.launch", "--config_file",
+              str(REPO / "baselines" / "accelerate" / "zero3.yaml"), "--num_processes", "2",
+              "--main_process_port", str(_free_port()), "-m", "upft_bench.cli"]
+    # Gradient checkpointing on: recomputed activations must match under partitioned weights too.
+    zero = sets + ["micro_batch_size=2", "save_every=2", "keep_checkpoints=3", "gradient_checkpointing=true"]
+    two = _run(launch + _cli(base, examples, tmp_path / "two", zero) + ["--processes", "2"])
+    assert two.returncode == 0, two.stderr[-3000:]
+    a = json.loads((tmp_path / "one" / "train_stats.json").read_text())
+    b = json.loads((tmp_path / "two" / "train_stats.json").read_text())
+    assert b["hardware"]["processes"] == 2 and b["hardware"]["distributed"] == "DEEPSPEED"
+    assert b["hardware"]["zero_stage"] == 3
+    # A partitioned parameter is an empty placeholder: the count comes from each one's whole size.
+    assert b["trainable_parameters"] == b["total_parameters"] == a["total_parameters"] > 0
+    for key in ("loss", "grad_norm"):
+        assert [p[key] for p in b["loss_curve"]] == pytest.approx([p[key] for p in a["loss_curve"]], rel=1e-5)
+    assert_same_weights(weights(tmp_path / "two"), weights(tmp_path / "one"), atol=1e-5)
+
+    full = weights(tmp_path / "two")
+    run = tmp_path / "two"
+    shutil.rmtree(run / "model")
+    (run / "train_stats.json").unlink()
+    shutil.rmtree(run / "checkpoints" / "step-4")
+    resumed = _run(launch + _cli(base, examples, run, zero) + ["--processes", "2", "--resume"])
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    c = json.loads((run / "train_stats.json").read_text())
+    assert c["resumed_from_step"] == 2
+    assert [p["loss"] for p in c["loss_curve"]] == [p["loss"] for p in b["loss_curve"]]
+    assert_same_weights(weights(run), full, exact=True)
+
+
+@pytest.mark.slow
 def test_launch_that_starts_one_process_fails_with_one_line(base, tmp_path):
     """`accelerate launch --num_processes 2` without --multi_gpu starts ONE process: --processes 2 says so."""
     examples = write_examples(tmp_path / "examples.jsonl", make_examples(4))
@@ -399,9 +442,36 @@ def test_distributed_modes_the_loop_does_not_handle_are_refused_in_one_line():
 
     full, lora = TrainConfig(), TrainConfig(lora_rank=8)
     for kind in ("DistributedType.NO", "DistributedType.MULTI_CPU", "DistributedType.MULTI_GPU",
-                 "DistributedType.FSDP"):
+                 "DistributedType.FSDP", "DistributedType.DEEPSPEED"):
         _check_distributed(SimpleNamespace(distributed_type=kind), full)
-    with pytest.raises(ValueError, match=r"^train: DeepSpeed is not supported .*fsdp2\.yaml$"):
-        _check_distributed(SimpleNamespace(distributed_type="DistributedType.DEEPSPEED"), full)
-    with pytest.raises(ValueError, match=r"^train: LoRA under FSDP is not supported"):
-        _check_distributed(SimpleNamespace(distributed_type="DistributedType.FSDP"), lora)
+    for kind, name in (("DistributedType.FSDP", "FSDP"), ("DistributedType.DEEPSPEED", "DeepSpeed")):
+        with pytest.raises(ValueError, match=rf"^train: LoRA under {name} is not supported"):
+            _check_distributed(SimpleNamespace(distributed_type=kind), lora)
+    with pytest.raises(ValueError, match=r"^train: train.compile is not supported under DeepSpeed"):
+        _check_distributed(SimpleNamespace(distributed_type="DistributedType.DEEPSPEED"), TrainConfig(compile=True))
+
+
+def test_the_loop_sets_deepspeed_to_its_own_batching_clipping_and_optimizer():
+    """Under DeepSpeed the engine takes one micro-batch per process with no accumulation of its own (the loop
+    accumulates and scales the loss itself), clips at train.grad_clip; an optimizer, scheduler or DeepSpeed mixed
+    precision in the config is refused in one line."""
+    from types import SimpleNamespace
+
+    from upft_bench.train import _deepspeed_settings
+
+    def accelerator(ds):
+        return SimpleNamespace(distributed_type="DistributedType.DEEPSPEED",
+                               state=SimpleNamespace(deepspeed_plugin=SimpleNamespace(deepspeed_config=ds)))
+
+    ds = {"train_batch_size": "auto", "train_micro_batch_size_per_gpu": "auto", "gradient_accumulation_steps": 4,
+          "gradient_clipping": "auto", "zero_optimization": {"stage": 3}, "bf16": {"enabled": False}}
+    assert _deepspeed_settings(accelerator(ds), TrainConfig(micro_batch_size=3, grad_clip=0.5)) is True
+    assert ds["train_micro_batch_size_per_gpu"] == 3 and ds["gradient_accumulation_steps"] == 1
+    assert ds["gradient_clipping"] == 0.5 and "train_batch_size" not in ds
+    assert _deepspeed_settings(SimpleNamespace(distributed_type="DistributedType.MULTI_CPU"), TrainConfig()) is False
+    for extra, pattern in (({"optimizer": {"type": "AdamW"}}, "sets 'optimizer'"),
+                           ({"scheduler": {"type": "WarmupLR"}}, "sets 'scheduler'"),
+                           ({"bf16": {"enabled": True}}, "enables bf16"),
+                           ({"fp16": {"enabled": "true"}}, "enables fp16")):
+        with pytest.raises(ValueError, match=rf"^train: the DeepSpeed config .* {pattern}; "):
+            _deepspeed_settings(accelerator({**ds, **extra}), TrainConfig())

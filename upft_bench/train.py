@@ -27,6 +27,7 @@ import hashlib
 import importlib.util
 import json
 import math
+import os
 import random
 import shutil
 import time
@@ -264,11 +265,15 @@ def _hardware(accelerator, bf16: bool) -> dict:
     info = {
         "device": accelerator.device.type,
         "processes": accelerator.num_processes,
+        "distributed": str(accelerator.distributed_type).rsplit(".", 1)[-1],  # NO, MULTI_CPU, FSDP, DEEPSPEED, ...
         "torch": torch.__version__,
         "transformers": transformers.__version__,
         "mixed_precision": "bf16" if bf16 else "no",
         "threads": torch.get_num_threads(),
     }
+    plugin = getattr(accelerator.state, "deepspeed_plugin", None) if info["distributed"] == "DEEPSPEED" else None
+    if plugin is not None:
+        info["zero_stage"] = plugin.zero_stage
     if accelerator.device.type == "cuda":
         info["gpu"] = torch.cuda.get_device_name(accelerator.device)
     info["cpu"] = cpu_model()
@@ -433,7 +438,7 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
 
     # heavy (accelerate): loaded on use
     from accelerate import Accelerator
-    from accelerate.utils import ProjectConfiguration
+    from accelerate.utils import InitProcessGroupKwargs, ProjectConfiguration
 
     if not examples:
         raise ValueError("train(): no examples")
@@ -442,7 +447,13 @@ def train(model_or_path, examples: list[Example], config: TrainConfig, output_di
     # No GPU: real processes over gloo on CPU; mixed precision is our own autocast below. A tracker (report_to)
     # writes under output_dir/runs/ (TensorBoard: runs/upft-bench/).
     project = ProjectConfiguration(project_dir=str(output_dir), logging_dir=str(output_dir / "runs"))
-    accelerator = Accelerator(cpu=not torch.cuda.is_available(), mixed_precision="no", project_config=project,
+    # DeepSpeed (launched with a DeepSpeed accelerate config) runs on the GPUs, or without one on its CPU
+    # accelerator; accelerate finds no process-group backend for the latter by itself, so it is named (gloo).
+    deepspeed = os.environ.get("ACCELERATE_USE_DEEPSPEED", "false").lower() == "true"
+    cpu = not torch.cuda.is_available()
+    handlers = [InitProcessGroupKwargs(backend="gloo")] if deepspeed and cpu else []
+    accelerator = Accelerator(cpu=cpu and not deepspeed, mixed_precision="no", project_config=project,
+                              kwargs_handlers=handlers,
                               log_with=None if config.report_to == "none" else config.report_to)
     try:
         return _train(accelerator, model_or_path, examples, config, output_dir, resume, tokenizer)
@@ -459,6 +470,7 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
 
     device = accelerator.device
     _check_distributed(accelerator, config)
+    deepspeed = _deepspeed_settings(accelerator, config)
     torch.manual_seed(config.seed or 0)
     model, tokenizer = _load(model_or_path, tokenizer, config, device)
     rows = _sequences(examples, config.max_length, model.get_input_embeddings().num_embeddings)
@@ -513,7 +525,7 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
             mb = _micro_batch([rows[i] for i in idx], pad_id, device)
             seen_tokens += 0 if filler else mb.n_seen
             sync = m == n_micro - 1
-            with (contextlib.nullcontext() if sync else accelerator.no_sync(model)):
+            with (contextlib.nullcontext() if sync or deepspeed else accelerator.no_sync(model)):
                 with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
                     # No attention mask: with right padding a causal model's real tokens never see a pad, and
                     # without a mask SDPA takes its causal fast path. Pad positions only have -100 targets.
@@ -524,8 +536,12 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
                 seq_loss = torch.zeros(len(idx), device=device).index_add(0, mb.row_of, token_loss) / mb.n_tokens
                 # Sum here, divide by the GLOBAL sequence count; DDP averages gradients over processes, so x world.
                 loss = (seq_loss * weight).sum() * world / len(batch)
-                accelerator.backward(loss)
+                if deepspeed:  # the engine steps (clips, updates, zeroes) after the last micro-batch's backward
+                    accelerator.deepspeed_engine_wrapped.backward(loss, sync_gradients=sync)
+                else:
+                    accelerator.backward(loss)
             loss_sum += (seq_loss.detach() * weight).sum()
+        # Under DeepSpeed the engine has clipped and stepped already; this reads its norm, and step is a no-op.
         grad_norm = accelerator.clip_grad_norm_(model.parameters(), config.grad_clip) if config.grad_clip else None
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -631,18 +647,42 @@ def _close_trackers(accelerator) -> None:
 
 
 def _check_distributed(accelerator, config: TrainConfig) -> None:
-    """The loop runs in one process, over DDP (CPU processes or GPUs) and FSDP; it refuses what it does not handle.
-
-    DeepSpeed steps its engine and divides the loss by its own accumulation count inside backward, which the
-    loop's per-micro-batch accounting would double-count. LoRA under FSDP would merge sharded adapters.
-    """
+    """The loop runs in one process, over DDP (CPU processes or GPUs), FSDP and DeepSpeed ZeRO; it refuses what it
+    does not handle: LoRA with sharded weights (the adapters would be merged from shards), and a compiled forward
+    under DeepSpeed (its engine hooks every module)."""
     kind = str(getattr(accelerator, "distributed_type", ""))
-    if "DEEPSPEED" in kind:
-        raise ValueError("train: DeepSpeed is not supported by the training loop yet (its engine runs its own "
-                         "gradient accumulation); shard with FSDP2: --config_file baselines/accelerate/fsdp2.yaml")
-    if "FSDP" in kind and config.lora_rank:
-        raise ValueError("train: LoRA under FSDP is not supported; LoRA trains on one GPU (or one process per GPU "
-                         "without --config_file), full fine-tuning shards with FSDP")
+    for name, tag in (("FSDP", "FSDP"), ("DeepSpeed", "DEEPSPEED")):
+        if tag in kind and config.lora_rank:
+            raise ValueError(f"train: LoRA under {name} is not supported; LoRA trains on one GPU (or one process "
+                             f"per GPU without --config_file), full fine-tuning shards with {name}")
+    if "DEEPSPEED" in kind and config.compile:
+        raise ValueError("train: train.compile is not supported under DeepSpeed; set train.compile=false")
+
+
+def _deepspeed_settings(accelerator, config: TrainConfig) -> bool:
+    """Under DeepSpeed (`accelerate launch --config_file baselines/accelerate/zero3.yaml`), the engine's settings
+    that belong to the loop: it cuts global batches into micro-batches and accumulates itself, so DeepSpeed takes
+    one micro-batch per process and no accumulation of its own (it would divide the loss again), clips at
+    train.grad_clip, and the optimizer and learning-rate schedule are the loop's. False when not under DeepSpeed.
+    """
+    plugin = getattr(getattr(accelerator, "state", None), "deepspeed_plugin", None)
+    if "DEEPSPEED" not in str(getattr(accelerator, "distributed_type", "")) or plugin is None:
+        return False
+    ds = plugin.deepspeed_config
+    source = "the DeepSpeed config of the accelerate config file"
+    for key in ("optimizer", "scheduler"):
+        if key in ds:
+            raise ValueError(f"train: {source} sets '{key}'; remove it: the {key} is the loop's (train.lr, "
+                             "train.schedule, train.weight_decay)")
+    for key in ("fp16", "bf16"):
+        if str(ds.get(key, {}).get("enabled", False)).lower() == "true":
+            raise ValueError(f"train: {source} enables {key}; set mixed_precision: 'no' there: the loop runs bf16 "
+                             "autocast over fp32 weights itself (train.mixed_precision)")
+    ds["train_micro_batch_size_per_gpu"] = config.micro_batch_size
+    ds["gradient_accumulation_steps"] = 1
+    ds["gradient_clipping"] = float(config.grad_clip or 0.0)
+    ds.pop("train_batch_size", None)  # DeepSpeed derives it: micro-batch x 1 x processes
+    return True
 
 
 def _finite(model, accelerator=None) -> bool:
@@ -651,7 +691,8 @@ def _finite(model, accelerator=None) -> bool:
     # heavy (torch): loaded on use
     import torch
 
-    local = all(bool(torch.isfinite(p).all()) for p in model.parameters())
+    # DeepSpeed ZeRO-3 keeps this process's shard in ds_tensor (the parameter itself is empty between forwards).
+    local = all(bool(torch.isfinite(getattr(p, "ds_tensor", p)).all()) for p in model.parameters())
     if accelerator is None or accelerator.num_processes == 1:
         return local
     bad = accelerator.reduce(torch.tensor(0.0 if local else 1.0, device=accelerator.device), reduction="sum")
@@ -834,8 +875,9 @@ def _parameter_counts(model) -> tuple[int, int]:
     if hasattr(model, "get_nb_trainable_parameters"):  # a PeftModel
         trainable, total = model.get_nb_trainable_parameters()
         return int(trainable), int(total)
-    params = list(model.parameters())
-    return sum(p.numel() for p in params if p.requires_grad), sum(p.numel() for p in params)
+    # Under DeepSpeed ZeRO-3 a parameter is an empty placeholder; ds_numel is its whole size.
+    sizes = [(getattr(p, "ds_numel", p.numel()), p.requires_grad) for p in model.parameters()]
+    return sum(n for n, trains in sizes if trains), sum(n for n, _ in sizes)
 
 
 def _lora_record(model, config: TrainConfig) -> dict:
