@@ -174,7 +174,7 @@ def test_override_errors_name_the_flag_not_the_config_file(cli, tmp_path):
     message = one_line_error(*cli("compare", SMOKE, "--set", "methods=[base,foo]"))
     assert message.startswith("--set methods=[base,foo]: methods: unknown foo; known: base, ")
     message = one_line_error(*cli("compare", SMOKE, "--methods", "base,foo"))
-    assert message == "--methods: unknown method 'foo'; known: base, sft, sft_self, rft, upft, upft_label_filter"
+    assert message == "--methods: unknown method 'foo'; known: base, sft, sft_self, rft, upft, upft_label_filter, vstar"
     message = one_line_error(*cli("compare", SMOKE, "--base-seeds", "1", "--set", "model.path=some/model"))
     assert message.startswith("--base-seeds 1: base_seeds: only a base model built here")
     # a key of the file is still named with the file, also when an override is given

@@ -28,8 +28,10 @@ def _sample(tok, q, text, index=0, finish="stop", max_new=64, system=None):
 
 
 def test_registry_and_flags():
-    assert list(METHODS) == list(METHOD_IDS) == ["base", "sft", "sft_self", "rft", "upft", "upft_label_filter"]
-    assert {n for n, m in METHODS.items() if m.uses_labels} == {"sft", "rft", "upft_label_filter"}
+    assert list(METHODS) == list(METHOD_IDS) == ["base", "sft", "sft_self", "rft", "upft", "upft_label_filter",
+                                                 "vstar"]
+    assert {n for n, m in METHODS.items() if m.uses_labels} == {"sft", "rft", "upft_label_filter", "vstar"}
+    assert {n for n, m in METHODS.items() if m.pairs} == {"vstar"}
     assert {n for n, m in METHODS.items() if not m.trains} == {"base"}
     assert all(m.name == n and m.description and m.label.startswith(n) for n, m in METHODS.items())
     assert COST_REFERENCE in METHODS and METHODS[COST_REFERENCE].trains

@@ -32,7 +32,7 @@ from upft_bench import data, evaluation, sampling, selection
 from upft_bench import train as training
 from upft_bench.analysis import run_analysis
 from upft_bench.atomic import write_json, write_text
-from upft_bench.compute import model_shape, sampling_flops, training_flops
+from upft_bench.compute import forward_flops, model_shape, sampling_flops, training_flops
 from upft_bench.config import dump_yaml, to_dict
 from upft_bench.console import say
 from upft_bench.environment import describe
@@ -46,7 +46,15 @@ from upft_bench.preflight import check_tasks, overlap
 from upft_bench.pretrain import build_base_model
 from upft_bench.report import render_report
 from upft_bench.resources import measure
-from upft_bench.results import MethodResult, SampleCost, TrainSummary, build_experiment_metrics, build_metrics
+from upft_bench.results import (
+    MethodResult,
+    SampleCost,
+    TrainSummary,
+    best_of_row,
+    build_experiment_metrics,
+    build_metrics,
+    with_verifier,
+)
 from upft_bench.runfolder import Phases, check_same_config, config_differences, open_run_folder  # noqa: F401
 
 __all__ = ["Comparison", "Phases", "run_compare"]
@@ -61,13 +69,15 @@ class Trained(NamedTuple):
 
 
 class Trial(NamedTuple):
-    """One setting of a method: its samples' cost, its training, the model it gave and that model's validation."""
+    """One setting of a method: its samples' cost, its training, the model it gave and that model's validation,
+    and the verifier trained beside it (V-STaR; None for other methods)."""
 
     setting: dict
     sampling: SampleCost
     training: TrainSummary
     model: str
     score: dict | None
+    verifier: str | None = None
 
 
 # ---------------------------------------------------------------------------------------------- the experiment
@@ -161,7 +171,7 @@ class Comparison:
         self.validation = selection.validation_questions(cfg)
         if self.validation:
             say(f"[questions] {len(self.validation)} validation questions held out after them (selection only)")
-        rows = {name: self.method_result(METHODS[name]) for name in cfg.methods}
+        rows = {name: row for method in cfg.methods for name, row in self.method_rows(METHODS[method]).items()}
         metrics = build_metrics(to_dict(cfg), self.base, rows, _leaf_tasks(cfg.eval.tasks), self.phases.elapsed())
         metrics["environment"] = describe()
         if cfg.data.allow_overlap:
@@ -174,19 +184,30 @@ class Comparison:
             write_json(self.out / "metrics.json", metrics)
         return metrics
 
-    def method_result(self, method: Method) -> MethodResult:
-        """A method's row: every setting tried (one without a sweep), the best on validation, its evaluation."""
+    def method_rows(self, method: Method) -> dict[str, MethodResult]:
+        """A method's row: every setting tried (one without a sweep), the best on validation, its evaluation; a
+        method with a verifier (V-STaR) adds the row of its best-of-k decoding (`best_of_row`)."""
         cfg = self.cfg
         trials = [self.trial(method, setting) for setting in (selection.grid(cfg.sweep) if method.trains else [{}])]
         chosen = selection.choose([(t.setting, t.score) for t in trials]) if len(trials) > 1 else 0
         if len(trials) > 1:
             say(f"[{method.name}] chosen on validation: {selection.setting_tag(trials[chosen].setting)}")
         best = trials[chosen]
-        result = self.evaluate(method.name, best.model)
-        return MethodResult.of(method, best.sampling, best.training, result,
-                               setting={**cfg.per_method.get(method.name, {}), **best.setting},
-                               validation=[{"setting": t.setting, **t.score} for t in trials if t.score],
-                               selection_flops=_selection_flops(trials, chosen))
+        evaluations = {method.name: self.evaluate(method.name, best.model)}
+        if method.pairs is not None:
+            evaluations[best_of_row(method.name, cfg.eval.best_of)] = self.evaluate(
+                method.name, best.model, best_of=self.best_of_settings(best.verifier))
+        return {name: MethodResult.of(method, best.sampling, best.training, result,
+                                      setting={**cfg.per_method.get(method.name, {}), **best.setting},
+                                      validation=[{"setting": t.setting, **t.score} for t in trials if t.score],
+                                      selection_flops=_selection_flops(trials, chosen))
+                for name, result in evaluations.items()}
+
+    def best_of_settings(self, verifier: str) -> dict:
+        """Best-of-k decoding under `verifier`, its DPO reference the base model it was trained from; candidates
+        sampled at the sampling temperature."""
+        return {"k": self.cfg.eval.best_of, "verifier": verifier, "reference": self.base,
+                "temperature": self.cfg.sampling.temperature}
 
     # -- phase 1: the base model (and its prefix analysis) --------------------------------------------------------
     def base_model(self) -> str:
@@ -220,26 +241,89 @@ class Comparison:
         mdir = self.out / "methods" / method.name
         sdir = mdir / "sweep" / tag if self.cfg.sweep else mdir  # without a sweep: methods/<name>/ as always
         samples, cost = self.sample(method, cfg)
-        trained = self.build_and_train(method, samples, cfg, sdir,
-                                       phase=f"train-{method.name}" + (f"@{tag}" if setting else ""))
+        phase = f"train-{method.name}" + (f"@{tag}" if setting else "")
+        trained = self.build_and_train(method, samples, cfg, sdir, phase)
+        verifier = None
+        if method.pairs is not None:
+            samples, cost, trained = self.iterate(method, samples, cost, trained, cfg, sdir, phase)
+            verifier, verifier_summary = self.train_verifier(method, samples, cfg, sdir, phase)
+            trained = Trained(with_verifier(trained.summary, verifier_summary), trained.model)
         summary = trained.summary
         if self.cfg.sweep and summary.model is None:  # a swept setting's model is its own: metrics.json names it
             summary = replace(summary, model=trained.model)
         score = self.validate(method.name, setting, trained.model, cfg, sdir) if self.validation else None
-        return Trial(setting, cost, summary, trained.model, score)
+        return Trial(setting, cost, summary, trained.model, score, verifier)
 
-    def sample(self, method: Method, cfg: ExperimentConfig) -> tuple[list, SampleCost]:
-        """The method's samples. A finished pool is reused, an interrupted one resumes."""
+    def iterate(self, method: Method, samples: list, cost: SampleCost, trained: Trained, cfg: ExperimentConfig,
+                sdir: Path, phase: str) -> tuple[list, SampleCost, Trained]:
+        """V-STaR's later generator iterations (method.vstar_iterations): iteration t samples the method's requests
+        from generator t-1 and retrains from the base model on the method's examples of every pool so far (each
+        pool built as the method builds one; an example repeated across pools kept once). Returns all samples,
+        their cost summed over the pools, and the last generator."""
+        pools = [samples]
+        for t in range(2, cfg.method.vstar_iterations + 1):
+            more, more_cost = self.sample(method, cfg, model=trained.model, label=f"{phase}-iteration-{t}")
+            pools.append(more)
+            cost = _added(cost, more_cost)
+            built = [e for pool in pools for e in method.build(self.questions, pool, self.tokenizer, cfg.method)]
+            unique = list({(e.question_id, tuple(e.response_ids)): e for e in built}.values())
+            trained = self.build_and_train(method, [], cfg, sdir / "iterations" / str(t), f"{phase}-iteration-{t}",
+                                           examples=unique)
+        return [s for pool in pools for s in pool], cost, trained
+
+    def train_verifier(self, method: Method, samples: list, cfg: ExperimentConfig, sdir: Path, phase: str
+                       ) -> tuple[str, TrainSummary]:
+        """V-STaR's verifier: the base model trained with DPO (the base model also its frozen reference) on the
+        method's preference pairs (`method.pairs`), in `sdir`/verifier. Its model path and training summary (FLOPs:
+        the policy on both sequences of each pair, and the reference's one forward over each, docs/METHODS.md).
+        No pair (no question with both a verified and a rejected sample): no training, the base model scores, so
+        best-of-k keeps the first candidate."""
+        vdir, vphase = sdir / "verifier", phase.replace("train-", "verifier-", 1)
+        info = self.phases.done(vphase)
+        if info is not None:
+            summary = TrainSummary(**info)
+            return summary.model or str(vdir / "train" / "model"), summary
+        pairs = method.pairs(self.questions, samples, self.tokenizer, cfg.method)
+        write_examples(vdir / "examples.jsonl", pairs)
+        if not pairs:
+            say(f"[{method.name}] verifier: no preference pairs (no question has both a verified and a rejected "
+                "sample): best-of-k keeps the first candidate")
+            self.phases.mark(vphase, asdict(TrainSummary(model=self.base)))
+            return self.base, TrainSummary(model=self.base)
+        vtrain = replace(cfg.train, objective="dpo", dpo_beta=cfg.method.vstar_beta,
+                         lr=cfg.method.vstar_verifier_lr or cfg.train.lr)
+        train_dir = vdir / "train"
+        resume_train = (train_dir / "checkpoints").exists()
+        if train_dir.exists() and not resume_train:
+            shutil.rmtree(train_dir)
+        with measure() as used:
+            stats = self.train(replace(cfg, train=vtrain), pairs, vdir, resume_train)
+        shape = model_shape(self.base)
+        trainable = stats.get("trainable_parameters") if stats.get("lora") else None
+        flops = (training_flops(shape, training.trained_positions(pairs, vtrain), trainable)
+                 + sum(forward_flops(shape, n) for n in training.reference_positions(pairs, vtrain))
+                 if shape else None)
+        summary = TrainSummary.from_stats(stats, pairs, flops, used)
+        self.phases.mark(vphase, asdict(summary))
+        shutil.rmtree(train_dir / "checkpoints", ignore_errors=True)
+        say(f"[{method.name}] verifier trained on {len(pairs) // 2} preference pairs, {summary.tuned_tokens:,} "
+            f"tuned tokens in {summary.train_seconds:.1f} s")
+        return str(train_dir / "model"), summary
+
+    def sample(self, method: Method, cfg: ExperimentConfig, model: str | None = None, label: str | None = None
+               ) -> tuple[list, SampleCost]:
+        """The method's samples, from the base model or `model` (then `label` names the pool's own file). A
+        finished pool is reused, an interrupted one resumes."""
         requests = method.plan(self.questions, cfg.method)
         if not requests:
             return [], SampleCost()
-        pool = _pool_key(requests)
+        pool = _pool_key(requests) + (f"-{label}" if label else "")
         # What generating the pool used is recorded once, by the method that generated it: a method sharing the
         # pool (the label filter shares RFT's) is charged the same, as it would have to sample it alone.
         used = self.phases.done(f"sample-{pool}")
         recorded_before = used is not None
         with measure() as measured:
-            samples = sampling.sample_solutions(self.base, requests, cfg.sampling,
+            samples = sampling.sample_solutions(model or self.base, requests, cfg.sampling,
                                                 self.out / "samples" / f"{pool}.jsonl")
         if used is None:
             shape = model_shape(self.base)
@@ -256,17 +340,19 @@ class Comparison:
                 f"{cost.sample_seconds:.1f} s generating; pool {pool})")
         return samples, cost
 
-    def build_and_train(self, method: Method, samples: list, cfg: ExperimentConfig, sdir: Path, phase: str
-                        ) -> Trained:
-        """The method's training examples (`sdir`/examples.jsonl) and its fine-tuned model (`sdir`/train/model);
-        the base model, untouched, for a method that trains nothing or has no example."""
+    def build_and_train(self, method: Method, samples: list, cfg: ExperimentConfig, sdir: Path, phase: str,
+                        examples: list | None = None) -> Trained:
+        """The method's training examples (`sdir`/examples.jsonl; `examples` when given, else built from
+        `samples`) and its fine-tuned model (`sdir`/train/model); the base model, untouched, for a method that
+        trains nothing or has no example."""
         if not method.trains:
             return Trained(TrainSummary(model=self.base), self.base)
         info = self.phases.done(phase)
         if info is not None:
             summary = TrainSummary(**info)
             return Trained(summary, summary.model or str(sdir / "train" / "model"))
-        examples = method.build(self.questions, samples, self.tokenizer, cfg.method)
+        if examples is None:
+            examples = method.build(self.questions, samples, self.tokenizer, cfg.method)
         write_examples(sdir / "examples.jsonl", examples)
         if examples:
             train_dir = sdir / "train"
@@ -320,38 +406,42 @@ class Comparison:
         self.scores.setdefault(model, info)
         return info
 
-    def evaluate(self, name: str, model: str) -> dict:
-        """The method's model on the configured lm-eval tasks: per-task results, seconds, FLOPs, resources.
+    def evaluate(self, name: str, model: str, best_of: dict | None = None) -> dict:
+        """The method's model on the configured lm-eval tasks: per-task results, seconds, FLOPs, resources;
+        greedy, or best-of-k under a verifier (`best_of`, into methods/<name>/eval-best-of-k).
 
-        An evaluation of this very model under the same eval settings (another seed's run of the same base
+        A greedy evaluation of this very model under the same eval settings (another seed's run of the same base
         model) is reused: greedy decoding gives the same outputs, and the marker says where it came from.
         """
-        info = self.phases.done(f"eval-{name}")
-        earlier = self.shared_evals.get(model)
+        row = best_of_row(name, best_of["k"]) if best_of else name
+        folder = f"eval-best-of-{best_of['k']}" if best_of else "eval"
+        info = self.phases.done(f"eval-{row}")
+        earlier = None if best_of else self.shared_evals.get(model)
         if info is None and earlier is not None:
-            info = self.phases.mark(f"eval-{name}", earlier)
+            info = self.phases.mark(f"eval-{row}", earlier)
             say(f"[{name}] evaluation of {model} reused from {earlier['reused_from']}")
         if info is None:
             t0 = time.time()
             with measure() as used:
-                results = self.run_eval(model, self.out / "methods" / name / "eval")
+                results = self.run_eval(model, self.out / "methods" / name / folder, best_of)
             leaves = [r for r in results.values() if "outcomes" in r]
             flops = None if any(r.get("flops") is None for r in leaves) else sum(r["flops"] for r in leaves)
-            info = self.phases.mark(f"eval-{name}", {"tasks": results, "eval_seconds": round(time.time() - t0, 2),
+            info = self.phases.mark(f"eval-{row}", {"tasks": results, "eval_seconds": round(time.time() - t0, 2),
                                                      "eval_flops": flops, "eval_cpu_seconds": used["cpu_seconds"],
                                                      "eval_peak_rss_mb": used["peak_rss_mb"]})
             accs = ", ".join(f"{t} {r['exact_match'] * 100:.1f}%" for t, r in results.items())
-            say(f"[{name}] evaluated: {accs} ({info['eval_seconds']:.1f} s)")
+            say(f"[{row}] evaluated: {accs} ({info['eval_seconds']:.1f} s)")
         return info
 
-    def run_eval(self, model: str, out: Path) -> dict:
+    def run_eval(self, model: str, out: Path, best_of: dict | None = None) -> dict:
         """Per-task rows of `model` on the configured tasks, in this process or, like training, under `accelerate
         launch` on `launch.num_processes` processes, each evaluating a share of the questions."""
         e, data_dir = self.cfg.eval, self.cfg.data.resolved_dir()
         if self.cfg.launch.num_processes == 1:
             return evaluation.evaluate(model, e.tasks, limit=e.limit, batch_size=e.batch_size, data_dir=data_dir,
                                        output_dir=out, system=e.system, max_gen_toks=e.max_gen_toks,
-                                       device=e.device, backend=e.backend, fields=self.cfg.data.fields)
+                                       device=e.device, backend=e.backend, fields=self.cfg.data.fields,
+                                       best_of=best_of)
         args = ["eval", "--model", model, "--tasks", ",".join(e.tasks), "--batch-size", str(e.batch_size),
                 "--output", str(out), "--system-prompt", e.system or "none", "--backend", e.backend]
         for flag, value in (("--limit", e.limit), ("--max-gen-toks", e.max_gen_toks), ("--data-dir", data_dir),
@@ -360,6 +450,9 @@ class Comparison:
                 args += [flag, str(value)]
         for key, column in self.cfg.data.fields.items():
             args += ["--field", f"{key}={column}"]
+        if best_of:
+            args += ["--best-of", str(best_of["k"]), "--verifier", str(best_of["verifier"]),
+                     "--reference", str(best_of["reference"]), "--temperature", str(best_of["temperature"])]
         launch = self.cfg.launch
         run_launched(args, launch.num_processes, launch.accelerate_args, "evaluation")
         return json.loads((out / "summary.json").read_text())["tasks"]
@@ -380,6 +473,17 @@ def _overlap(cfg: ExperimentConfig, train: list) -> dict:
     check_tasks(cfg.eval.tasks, cfg.data.resolved_dir(), cfg.eval.limit, cfg.eval.max_gen_toks, fields=cfg.data.fields,
                 questions=tests)
     return overlap(train, tests)
+
+
+def _added(a: SampleCost, b: SampleCost) -> SampleCost:
+    """Two pools' costs as one (V-STaR's iterations): counts and seconds summed, FLOPs None if either is unknown,
+    peak memory the larger; the first pool names the row's pool."""
+    flops = None if None in (a.sample_flops, b.sample_flops) else a.sample_flops + b.sample_flops
+    peaks = [m for m in (a.sample_peak_rss_mb, b.sample_peak_rss_mb) if m is not None]
+    return SampleCost(sampled_tokens=a.sampled_tokens + b.sampled_tokens, samples=a.samples + b.samples,
+                      sample_seconds=round(a.sample_seconds + b.sample_seconds, 2), sample_pool=a.sample_pool,
+                      sample_flops=flops, sample_cpu_seconds=a.sample_cpu_seconds + b.sample_cpu_seconds,
+                      sample_peak_rss_mb=max(peaks) if peaks else None)
 
 
 def _pool_key(requests) -> str:

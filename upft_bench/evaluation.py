@@ -40,7 +40,7 @@ from tabulate import tabulate
 
 from upft_bench import tasks_dir
 from upft_bench.atomic import file_sha256, write_lines, write_text
-from upft_bench.compute import generation_flops, model_shape
+from upft_bench.compute import forward_flops, generation_flops, model_shape
 from upft_bench.console import say
 from upft_bench.data import HUB_PREFIX, is_own, own_label, resolve_data_dir
 from upft_bench.errors import InputError
@@ -57,7 +57,7 @@ METRICS = ("exact_match", "exact_match_stderr", "extracted", "stated", "n", "cor
 def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, batch_size: int = 16,
              data_dir: str | Path | None = None, output_dir: str | Path | None = None, system: str | None = None,
              max_gen_toks: int | None = None, device: str | None = None, backend: str = "hf",
-             fields: dict | None = None) -> dict:
+             fields: dict | None = None, best_of: dict | None = None) -> dict:
     """Evaluate `model_path` (local folder or Hub id) on upft tasks/groups; per name a dict of `METRICS`.
 
     A name may be your own question file (.jsonl/.csv/.parquet) or `hub:OWNER/NAME`: it is evaluated as the task
@@ -70,6 +70,10 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     task; a later call with the same settings reuses the tasks an interrupted one finished.
     Under `accelerate launch` on N processes each process evaluates a share of the questions; the main one
     returns every question's rows and writes the files, the others return {}.
+
+    `best_of`: {"k", "verifier", "reference", "temperature"}: best-of-k decoding with a verifier instead of greedy
+    decoding (`upft_bench.best_of`); each task's row then counts the k candidates' generation and their scoring by
+    the verifier and the reference in `flops`, and says what it did in `best_of`.
     """
     # heavy (lm_eval): loaded on use
     import lm_eval
@@ -90,7 +94,7 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
     plan = {name: task_leaves(name, manager) for name in names}
     leaves = list(dict.fromkeys(t for ts in plan.values() for t in ts))
 
-    lm = load_lm(model_path, backend=backend, batch_size=batch_size, device=device)
+    lm = load_lm(model_path, backend=backend, batch_size=batch_size, device=device, best_of=best_of)
     tokenizer = lm.tokenizer
     shape = model_shape(model_path, getattr(getattr(lm, "model", None), "config", None))
     chat = bool(getattr(tokenizer, "chat_template", None))
@@ -100,10 +104,13 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
                     device=device, processes=lm.world_size, data_dir=str(root) if root else None,
                     system=system_text, max_gen_toks=max_gen_toks, apply_chat_template=chat,
                     system_instruction=instruction, model_files=_model_files(model_path),
+                    **({"best_of": {**best_of, "files": [_model_files(best_of["verifier"]),
+                                                         _model_files(best_of["reference"])]}} if best_of else {}),
                     **({"own_files": {t: _file_digest(src) for src, t in made.items()}} if made else {}))
 
     # Tasks an earlier call with these settings finished (it stopped in a later task) are not run again.
     rows, raw, samples = _finished(out, settings, leaves) if out is not None else ({}, {}, {})
+    picked: dict[str, list[dict]] = {}  # best-of-k: per task, each question's candidates, scores and pick
     for task in leaves:
         if task in rows:
             continue
@@ -115,11 +122,15 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
                 gen_kwargs={"max_gen_toks": int(max_gen_toks)} if max_gen_toks else None,
             )
         seconds = time.perf_counter() - start
+        picks = _best_of_log(lm) if best_of else None  # every process takes part (a gather)
         if res is None:  # not the main process of a multi-process run: lm-eval gathered its share on the main one
             continue
         samples[task] = res.pop("samples")[task]
         raw[task] = res
         rows[task] = _task_row(task, res, samples[task], tokenizer, seconds, shape)
+        if picks is not None:
+            rows[task].update(_best_of_row(picks, shape, best_of))
+            picked[task] = sorted(picks, key=lambda r: r["doc_id"])
         if out is not None and len(rows) < len(leaves):
             write_outputs(out, rows, raw, samples, settings, complete=False)
     if lm.rank != 0:
@@ -129,8 +140,43 @@ def evaluate(model_path: str, tasks: list[str] | str, limit: int | None = None, 
             rows[name] = _group_row([rows[t] for t in members], [samples[t] for t in members])
     rows = {name: rows[name] for name in [*names, *[t for t in leaves if t not in names]]}
     if out is not None:
+        for task, picks in picked.items():  # best-of-k: every candidate, its score and the pick, per question
+            write_lines(out / f"best_of_{task}.jsonl", (json.dumps(r, ensure_ascii=False) + "\n" for r in picks))
         write_outputs(out, rows, raw, samples, settings)
     return rows
+
+
+def _best_of_log(lm) -> list[dict]:
+    """Every process's best-of-k requests of the task just run (`upft_bench.best_of`), on every process."""
+    picks = lm.take_log()
+    if lm.world_size > 1:
+        # heavy (accelerate): loaded on use
+        from accelerate.utils import gather_object
+
+        picks = gather_object(picks)
+    return picks
+
+
+def best_of_flops(shape, picks: list[dict]) -> tuple[int, int]:
+    """(generation, scoring) FLOPs of best-of-k requests: each candidate generated after its prompt, and run
+    forward once by the verifier and once by the reference over prompt + candidate (an empty one is not
+    scored)."""
+    generation = scoring = 0
+    for r in picks:
+        generation += sum(generation_flops(shape, r["prompt_tokens"], g) for g in r["candidate_tokens"])
+        scoring += 2 * sum(forward_flops(shape, r["prompt_tokens"] + g) for g in r["candidate_tokens"] if g)
+    return generation, scoring
+
+
+def _best_of_row(picks: list[dict], shape, best_of: dict) -> dict:
+    """A best-of-k task row's extra figures: its FLOPs (k generations, and k scorings each by the verifier and
+    the reference, per question) and what it did."""
+    generation, scoring = best_of_flops(shape, picks) if shape is not None else (None, None)
+    return {"flops": None if shape is None else generation + scoring,
+            "best_of": {"k": best_of["k"], "temperature": best_of["temperature"],
+                        "candidates": sum(len(r["candidate_tokens"]) for r in picks),
+                        "candidate_tokens": sum(sum(r["candidate_tokens"]) for r in picks),
+                        "generation_flops": generation, "scoring_flops": scoring}}
 
 
 def _file_digest(source: str) -> str | None:
@@ -262,8 +308,11 @@ def task_leaves(name: str, manager) -> list[str]:
     return [name]
 
 
-def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: str | None = None):
-    """An lm-eval LM for `model_path`: `hf` (transformers) or `vllm`; remote code is never trusted."""
+def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: str | None = None,
+            best_of: dict | None = None):
+    """An lm-eval LM for `model_path`: `hf` (transformers) or `vllm`; remote code is never trusted. With `best_of`
+    ({"k", "verifier", "reference", "temperature"}) the hf model answers with the best of k samples
+    (`upft_bench.best_of`)."""
     # heavy (lm_eval): loaded on use
     from lm_eval.api.registry import get_model
 
@@ -285,8 +334,17 @@ def load_lm(model_path: str, backend: str = "hf", batch_size: int = 16, device: 
         from accelerate import Accelerator
 
         Accelerator(cpu=True)  # the process group of CPU processes (gloo), which lm-eval's own Accelerator joins
+    if best_of:
+        if backend != "hf":
+            raise ValueError("best-of-k decoding runs on the hf backend")
+        from upft_bench.best_of import register
+
+        register()
+        args |= {"verifier": str(best_of["verifier"]), "reference": str(best_of["reference"]),
+                 "k": int(best_of["k"]), "temperature": float(best_of["temperature"])}
     # A fixed batch size: "auto" spends ~20 s probing on CPU.
-    lm = get_model("hf").create_from_arg_obj(args, {"batch_size": batch_size, "device": device})
+    lm = get_model("upft_best_of" if best_of else "hf").create_from_arg_obj(args, {"batch_size": batch_size,
+                                                                                    "device": device})
     return _data_parallel(lm) if multi else lm
 
 

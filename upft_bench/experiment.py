@@ -130,8 +130,13 @@ class EvalConfig:
     system: str | None = None  # prompt style (upft_bench.prompts.SYSTEM_PROMPTS), same for sampling
     device: str | None = None  # None: cuda when available, else cpu
     backend: str = "hf"  # lm-eval model backend: hf, or vllm (GPU machines, where installed)
+    # k of best-of-k decoding for a method with a verifier (vstar): k samples at sampling.temperature, the one the
+    # verifier scores highest answers; reported beside the method's greedy row as <method>@best-of-<k>
+    best_of: int = 8
 
     def __post_init__(self):
+        if self.best_of < 1:
+            raise ValueError(f"eval.best_of must be >= 1, got {self.best_of}")
         if self.backend not in ("hf", "vllm"):
             raise ValueError(f"eval.backend must be 'hf' or 'vllm', got {shown(self.backend)}")
         if self.limit is not None and self.limit < 1:

@@ -17,6 +17,8 @@ model is the untouched base model.
 | rft               | N full (rft_samples)            | <= rft_keep distinct checker-verified samples      | yes    |
 | upft              | 1: k tokens (prefix), full (p) | prefix: instruction + first k ids; structure: full | no     |
 | upft_label_filter | RFT's pool                      | UPFT construction on one verified sample           | yes    |
+| vstar             | RFT's pool (+ one per iteration) | generator: as RFT; verifier: DPO on (verified,     | yes    |
+|                   |                                 | wrong) pairs of one question                       |        |
 
 Decisions docs/METHODS.md records:
 - Every response ends with the end-of-turn id (`prompts.end_of_turn_id`), appended here; prefixes are cut on
@@ -28,6 +30,10 @@ Decisions docs/METHODS.md records:
 - A sample with no token before its stop token yields no example (it would only teach "answer nothing").
 - RFT keeps the lowest-index verified samples whose texts differ (after stripping whitespace).
 - The UPFT label filter draws its structure subset among the questions that have a verified sample.
+- V-STaR's verifier pairs a complete verified sample (chosen) with a complete sample the checker rejects
+  (rejected) of the same question, distinct texts on each side; `vstar_pairs` pairs per question, taken in
+  the order (0,0), (0,1), (1,0), (0,2), (1,1), ... of (chosen, rejected) sample ranks. Truncated samples are in
+  no pair (a cut solution is neither a verified nor a finished wrong one).
 """
 from __future__ import annotations
 
@@ -57,10 +63,22 @@ class MethodConfig:
     seed: int | None = None  # structure-subset draw; None: 0 (compare sets the experiment seed)
     system: str | None = None  # prompt style (prompts.SYSTEM_PROMPTS); must match the sampling config's
     grade_timeout: float = 5.0  # seconds per answer check (RFT filter), at most grading.MAX_TIMEOUT
+    # V-STaR (Hosseini et al. 2024): preference pairs per question for its verifier, generator iterations (each
+    # samples from the previous generator and retrains from the base on all verified samples so far), DPO's beta
+    vstar_pairs: int = 1
+    vstar_iterations: int = 1
+    vstar_beta: float = 0.1
+    vstar_verifier_lr: float | None = None  # the verifier's learning rate; None: train.lr (the method's)
 
     def __post_init__(self):
-        if self.prefix_tokens < 1 or self.max_new_tokens < 1 or self.rft_samples < 1 or self.rft_keep < 1:
-            raise ValueError("method: prefix_tokens, max_new_tokens, rft_samples and rft_keep must be >= 1")
+        if min(self.prefix_tokens, self.max_new_tokens, self.rft_samples, self.rft_keep, self.vstar_pairs,
+               self.vstar_iterations) < 1:
+            raise ValueError("method: prefix_tokens, max_new_tokens, rft_samples, rft_keep, vstar_pairs and "
+                             "vstar_iterations must be >= 1")
+        if not 0 < self.vstar_beta < math.inf:
+            raise ValueError(f"method.vstar_beta must be > 0, got {self.vstar_beta}")
+        if self.vstar_verifier_lr is not None and not 0 < self.vstar_verifier_lr < math.inf:
+            raise ValueError(f"method.vstar_verifier_lr must be > 0 (or null: train.lr), got {self.vstar_verifier_lr}")
         if not 0 <= self.structure_ratio <= 1:
             raise ValueError(f"method.structure_ratio must be in [0, 1], got {self.structure_ratio}")
         if not 0 < self.grade_timeout <= MAX_TIMEOUT:  # NaN fails too
@@ -78,6 +96,9 @@ class Method:
     uses_labels: bool  # needs gold answers or solutions
     plan: Callable[[list[Question], MethodConfig], list[SampleRequest]]
     build: Callable[..., list[Example]] | None  # (questions, samples, tokenizer, cfg) -> examples; None: no training
+    # A verifier trained beside the model (V-STaR): (questions, samples, tokenizer, cfg) -> its preference pairs,
+    # consecutive chosen/rejected examples for the training core's dpo objective; None: no verifier.
+    pairs: Callable[..., list[Example]] | None = None
 
     @property
     def trains(self) -> bool:
@@ -134,17 +155,35 @@ def _prefix(tokenizer, question, sample: Sample, cfg: MethodConfig, eos: int) ->
                    list(sample.token_ids[: cfg.prefix_tokens]) + [eos], "prefix")
 
 
-def _verified(questions, grouped, cfg: MethodConfig) -> dict[str, list[Sample]]:
-    """Per question, its complete samples whose final answer the checker accepts (index order)."""
+def _verdicts(questions, grouped, cfg: MethodConfig) -> tuple[dict[str, list[Sample]], dict[str, list[Sample]]]:
+    """Per question, its complete samples the checker accepts and those it rejects (each in index order)."""
     gold = {q.id: q for q in questions}
     candidates = [s for q in questions for s in grouped[q.id] if s.finish_reason == "stop"]
     verdicts = grade_many([(s.text, gold[s.question_id].answer, gold[s.question_id].kind) for s in candidates],
                           timeout=cfg.grade_timeout)
     ok: dict[str, list[Sample]] = {q.id: [] for q in questions}
+    wrong: dict[str, list[Sample]] = {q.id: [] for q in questions}
     for s, good in zip(candidates, verdicts):
-        if good:
-            ok[s.question_id].append(s)
-    return ok
+        (ok if good else wrong)[s.question_id].append(s)
+    return ok, wrong
+
+
+def _verified(questions, grouped, cfg: MethodConfig) -> dict[str, list[Sample]]:
+    """Per question, its complete samples whose final answer the checker accepts (index order)."""
+    return _verdicts(questions, grouped, cfg)[0]
+
+
+def _distinct(samples: list[Sample]) -> list[Sample]:
+    """The samples whose texts (whitespace stripped) differ, the first of each."""
+    seen: set[str] = set()
+    return [s for s in samples if not (s.text.strip() in seen or seen.add(s.text.strip()))]
+
+
+def pair_order(n_chosen: int, n_rejected: int, limit: int) -> list[tuple[int, int]]:
+    """The first `limit` (chosen rank, rejected rank) pairs, by rank sum then chosen rank: (0,0), (0,1), (1,0), ...
+    so that a few pairs use several samples of each side before any sample twice."""
+    pairs = [(c, r) for c in range(n_chosen) for r in range(n_rejected)]
+    return sorted(pairs, key=lambda cr: (cr[0] + cr[1], cr[0]))[:limit]
 
 
 def _upft_examples(questions, chosen: dict[str, Sample], tokenizer, cfg: MethodConfig, eos: int) -> list[Example]:
@@ -252,6 +291,23 @@ def build_upft_label_filter(questions, samples, tokenizer, cfg):
     return _upft_examples(questions, {qid: v[0] for qid, v in verified.items() if v}, tokenizer, cfg, eos)
 
 
+def build_vstar_pairs(questions, samples, tokenizer, cfg):
+    """V-STaR's verifier data: per question up to `vstar_pairs` (verified, rejected) pairs of its own complete
+    samples with distinct texts (`pair_order`), each as two consecutive examples (kinds chosen, rejected) with
+    the same prompt; questions with no verified or no rejected sample give none."""
+    eos = end_of_turn_id(tokenizer)
+    ok, wrong = _verdicts(questions, _by_question(questions, samples, tokenizer, cfg), cfg)
+    examples = []
+    for q in questions:
+        good, bad = _distinct(ok[q.id]), _distinct(wrong[q.id])
+        for c, r in pair_order(len(good), len(bad), cfg.vstar_pairs):
+            pair = [_full(tokenizer, q, s, cfg, eos, kind) for s, kind in ((good[c], "chosen"), (bad[r], "rejected"))]
+            if None not in pair:
+                examples += pair
+    log.info("vstar: %d preference pairs from %d questions", len(examples) // 2, len(questions))
+    return examples
+
+
 METHODS: dict[str, Method] = {m.name: m for m in (
     Method("base", "base (no tuning)", "The base model as it is: no sampling, no training", False,
            plan_nothing, None),
@@ -266,6 +322,9 @@ METHODS: dict[str, Method] = {m.name: m for m in (
            plan_upft, build_upft),
     Method("upft_label_filter", "upft_label_filter (prefixes of verified samples)",
            "UPFT construction on a verified response from RFT's pool", True, plan_rft, build_upft_label_filter),
+    Method("vstar", "vstar (RFT generator + DPO verifier)",
+           "V-STaR: a generator tuned as RFT and a verifier tuned with DPO on (verified, wrong) sample pairs; "
+           "greedy, and best-of-k under the verifier", True, plan_rft, build_rft, build_vstar_pairs),
 )}
 METHOD_IDS: tuple[str, ...] = tuple(METHODS)
 # The row every cost is expressed against ("% of RFT"): the supervised method UPFT claims to match.

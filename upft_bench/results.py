@@ -74,6 +74,9 @@ class TrainSummary:
     train_peak_rss_mb: float | None = None
     train_peak_cuda_mb: float | None = None
     loss_curve: list = field(default_factory=list)  # [[step, loss], ...] at each logged step; [] if none trained
+    # A verifier trained beside the model (V-STaR): its own summary; the fields above then total both trainings
+    # (tuned tokens, seconds, FLOPs) except the counts of examples and steps, which stay the generator's.
+    verifier: dict | None = None
 
     @classmethod
     def from_stats(cls, stats: dict, examples, flops: int | None = None, used: dict | None = None) -> "TrainSummary":
@@ -97,6 +100,33 @@ class TrainSummary:
             hardware=stats.get("hardware"),
             loss_curve=[[p["step"], float(f"{p['loss']:.6g}")] for p in stats.get("loss_curve", [])],
         )
+
+
+def with_verifier(generator: TrainSummary, verifier: TrainSummary) -> TrainSummary:
+    """A generator's training summary with its verifier's (V-STaR): tuned tokens, seconds and FLOPs summed (FLOPs
+    unknown if either is), peak memory the larger, and the verifier's own summary kept under `verifier`."""
+    def peak(name):
+        values = [v for v in (getattr(generator, name), getattr(verifier, name)) if v is not None]
+        return max(values) if values else None
+
+    flops = None if None in (generator.train_flops, verifier.train_flops) else \
+        generator.train_flops + verifier.train_flops
+    return TrainSummary(**{
+        **asdict(generator),
+        "tuned_tokens": generator.tuned_tokens + verifier.tuned_tokens,
+        "tuned_tokens_all_epochs": generator.tuned_tokens_all_epochs + verifier.tuned_tokens_all_epochs,
+        "train_seconds": round(generator.train_seconds + verifier.train_seconds, 2),
+        "train_cpu_seconds": generator.train_cpu_seconds + verifier.train_cpu_seconds,
+        "train_flops": flops,
+        "train_peak_rss_mb": peak("train_peak_rss_mb"),
+        "train_peak_cuda_mb": peak("train_peak_cuda_mb"),
+        "verifier": asdict(verifier),
+    })
+
+
+def best_of_row(method: str, k: int) -> str:
+    """The row of a method's best-of-k decoding under its verifier: `vstar@best-of-8`."""
+    return f"{method}@best-of-{k}"
 
 
 @dataclass

@@ -51,6 +51,10 @@ class DivergedError(UpftError):
 # TrainConfig fields that change no result (how often training saves and logs): a resumed run and a config
 # comparison (upft_bench.experiment.changed_sections) ignore them.
 RESULT_NEUTRAL = ("save_every", "keep_checkpoints", "log_every", "report_to")
+# The preference objective's fields: left out of a plain (sft) run's resume key, as LORA_FIELDS without LoRA.
+DPO_FIELDS = ("objective", "dpo_beta")
+# Example kinds of a preference pair, in the order a pairs file holds them (consecutive rows).
+PAIR_KINDS = ("chosen", "rejected")
 
 # TrainConfig's LoRA fields: they change the result only with lora_rank > 0.
 LORA_FIELDS = ("lora_rank", "lora_alpha", "lora_dropout", "lora_targets", "load_in_4bit")
@@ -101,6 +105,12 @@ class TrainConfig:
     # <output>/runs/upft-bench/ (`tensorboard --logdir <output>/runs`); accelerate's trackers run on the main process.
     report_to: str = "none"
     trust_remote_code: bool = False  # passed to from_pretrained; off unless you trust the checkpoint's code
+    # What the loss is. "sft": each response's mean token negative log-likelihood. "dpo": preference pairs
+    # (consecutive chosen/rejected examples of one prompt), -log sigmoid(beta * ((log p_c - log r_c) -
+    # (log p_w - log r_w))) with summed response log-probabilities under the model (p) and under the model as it
+    # was before training (r, the frozen reference); batch_size and micro_batch_size then count pairs.
+    objective: str = "sft"
+    dpo_beta: float = 0.1  # DPO's beta: how far from the reference the preference may pull (objective dpo)
 
     def __post_init__(self):
         if str(self.mixed_precision).lower() in ("false", "off"):  # YAML reads a bare `no` as false
@@ -141,6 +151,8 @@ class TrainConfig:
                                                                      for t in self.lora_targets)),
              "lora_targets: one or more module names (or null: every linear layer but the LM head)"),
             (not self.load_in_4bit or self.lora_rank > 0, "load_in_4bit needs lora_rank > 0 (QLoRA trains adapters)"),
+            (self.objective in ("sft", "dpo"), "objective must be 'sft' or 'dpo'"),
+            (0 < self.dpo_beta < math.inf, "dpo_beta must be > 0"),
         ]
         for ok, message in checks:
             if not ok:
@@ -189,16 +201,66 @@ def plan_batches(lengths: list[int], batch_size: int, seed: int, epoch: int, buc
     return batches
 
 
+def training_units(examples, objective: str = "sft") -> list[tuple[int, ...]]:
+    """What a global batch counts and the loss averages over, as example indices: each example (sft), or each
+    (chosen, rejected) pair of consecutive examples of one question and prompt (dpo). A file that is not pairs
+    throughout is an ExamplesError naming the example."""
+    if objective != "dpo":
+        return [(i,) for i in range(len(examples))]
+    for i, e in enumerate(examples):
+        want = PAIR_KINDS[i % 2]
+        if e.kind != want:
+            raise ExamplesError(f"example {i + 1} (question {e.question_id!r}): objective dpo trains on pairs of "
+                                f"consecutive '{PAIR_KINDS[0]}' and '{PAIR_KINDS[1]}' examples; expected kind "
+                                f"'{want}', got '{e.kind}'")
+        if i % 2 and (e.question_id != examples[i - 1].question_id or e.prompt_ids != examples[i - 1].prompt_ids):
+            raise ExamplesError(f"example {i + 1} (question {e.question_id!r}): a rejected response must follow "
+                                f"the chosen one of the same question and prompt (example {i} is question "
+                                f"{examples[i - 1].question_id!r})")
+    if len(examples) % 2:
+        raise ExamplesError(f"example {len(examples)}: objective dpo: the last chosen response has no rejected one")
+    return [(i, i + 1) for i in range(0, len(examples), 2)]
+
+
+def _unit_schedule(lengths: list[int], units: list[tuple[int, ...]], config) -> list[tuple[int, list[int]]]:
+    """(epoch, global batch of unit indices) per optimizer step of the whole run, cut at max_steps; a unit's
+    length for bucketing is its longest sequence's."""
+    unit_lengths = [max(lengths[i] for i in unit) for unit in units]
+    schedule = [(epoch, batch) for epoch in range(config.epochs)
+                for batch in plan_batches(unit_lengths, config.batch_size, config.seed or 0, epoch,
+                                          config.bucket_batches)]
+    return schedule[: config.max_steps] if config.max_steps else schedule
+
+
 def trained_positions(examples, config) -> list[int]:
     """Input positions of every example each time the training loop processes it (`upft_bench.train.TrainConfig`):
-    the loop's own data order (`plan_batches`, cut at max_steps) over the examples truncated to max_length; a
-    sequence of n ids has n-1 input positions (inputs are ids[:-1])."""
+    the loop's own data order (`plan_batches` over its units, cut at max_steps) over the examples truncated to
+    max_length; a sequence of n ids has n-1 input positions (inputs are ids[:-1])."""
     lengths = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[0] for e in examples]
-    schedule = [batch for epoch in range(config.epochs)
-                for batch in plan_batches(lengths, config.batch_size, config.seed or 0, epoch, config.bucket_batches)]
-    if config.max_steps:
-        schedule = schedule[: config.max_steps]
-    return [lengths[i] - 1 for batch in schedule for i in batch]
+    units = training_units(examples, config.objective)
+    return [lengths[i] - 1 for _, batch in _unit_schedule(lengths, units, config) for u in batch for i in units[u]]
+
+
+def reference_positions(examples, config) -> list[int]:
+    """Input positions the frozen reference runs forward (objective dpo): every sequence of a pair the run trains
+    on, once, however many epochs repeat it (its log-probabilities are computed once, before training); [] for
+    sft."""
+    if config.objective != "dpo":
+        return []
+    lengths = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[0] for e in examples]
+    units = training_units(examples, config.objective)
+    seen = sorted({u for _, batch in _unit_schedule(lengths, units, config) for u in batch})
+    return [lengths[i] - 1 for u in seen for i in units[u]]
+
+
+def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float):
+    """Per-pair DPO loss -log sigmoid(beta * ((pc - rc) - (pw - rw))) on summed response log-probabilities
+    (tensors of one value per pair)."""
+    # heavy (torch): loaded on use
+    import torch.nn.functional as F
+
+    margin = beta * ((policy_chosen - reference_chosen) - (policy_rejected - reference_rejected))
+    return -F.logsigmoid(margin)
 
 
 def lr_at(step: int, total_steps: int, config: TrainConfig) -> float:
@@ -386,10 +448,10 @@ def _config_record(config: TrainConfig) -> dict:
 
 def _resume_key(config: TrainConfig) -> dict:
     """The config fields that shape the result; logging and checkpoint cadence may change on resume. The LoRA
-    fields count when LoRA is on; without it they change nothing and are left out (full fine-tuning keeps the key
-    it had before they existed, so its older checkpoints still resume)."""
+    fields count when LoRA is on, the preference fields with objective dpo; otherwise they change nothing and are
+    left out (a plain run keeps the key it had before they existed, so its older checkpoints still resume)."""
     data = _config_record(config)
-    unused = () if config.lora_rank else LORA_FIELDS
+    unused = (() if config.lora_rank else LORA_FIELDS) + (() if config.objective == "dpo" else DPO_FIELDS)
     return {k: v for k, v in data.items() if k not in RESULT_NEUTRAL and k not in unused}
 
 
@@ -466,7 +528,6 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
     """train()'s work on `accelerator`; train() closes its trackers however this ends."""
     # heavy (torch): loaded on use
     import torch
-    import torch.nn.functional as F
 
     device = accelerator.device
     _check_distributed(accelerator, config)
@@ -474,6 +535,7 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
     torch.manual_seed(config.seed or 0)
     model, tokenizer = _load(model_or_path, tokenizer, config, device)
     rows = _sequences(examples, config.max_length, model.get_input_embeddings().num_embeddings)
+    units = training_units(examples, config.objective)
     pad_id = next((t for t in (tokenizer.pad_token_id, tokenizer.eos_token_id) if t is not None), 0)
     bf16 = _use_bf16(config.mixed_precision, device)
     if config.gradient_checkpointing:
@@ -485,9 +547,15 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
     # Compiling fuses the many small elementwise ops (norms, rotary, SiLU) that dominate a tiny model on CPU.
     # dynamic=True: bucketed batches change length every step; one recompile, not one per length.
     forward = torch.compile(model, dynamic=True) if config.compile else model
-    schedule = _schedule(rows, config)
+    schedule = _unit_schedule([len(ids) for ids, _ in rows], units, config)
     total_steps = len(schedule)
     world, rank = accelerator.num_processes, accelerator.process_index
+    # Logits only where a loss is taken.
+    head = _LossPositions(None if config.compile else accelerator.unwrap_model(model))
+    step_rows = _RowPass(forward, head, rows, units, pad_id, device, bf16)
+    # DPO: the reference's log-probabilities, from the weights as loaded (before any update or resumed state),
+    # for every sequence this process will train on.
+    reference = step_rows.reference(model, schedule, rank, world, config) if config.objective == "dpo" else None
 
     run_id = {"config": _resume_key(config), "data": _fingerprint(rows), "total_steps": total_steps}
     finished, start = _resume_state(accelerator, output_dir, run_id, resume)
@@ -501,8 +569,6 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
     # log and checkpoint points, so no step waits for the device just to keep a running sum.
     window_loss = torch.tensor(window[0], device=device, dtype=torch.float32 if device.type == "mps" else torch.float64)
     window_steps, seen_tokens = window[1], 0
-    # Logits only where a loss is taken.
-    head = _LossPositions(None if config.compile else accelerator.unwrap_model(model))
     t0 = time.perf_counter()
     # Throughput of the log window (on resume, of its part run in this call): its start time and tokens seen.
     window_t0, window_seen = t0, 0
@@ -522,19 +588,17 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
             filler = not idx
             idx = batch[:1] if filler else idx
             weight = torch.full((len(idx),), 0.0 if filler else 1.0, device=device)
-            mb = _micro_batch([rows[i] for i in idx], pad_id, device)
-            seen_tokens += 0 if filler else mb.n_seen
             sync = m == n_micro - 1
             with (contextlib.nullcontext() if sync or deepspeed else accelerator.no_sync(model)):
-                with torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16):
-                    # No attention mask: with right padding a causal model's real tokens never see a pad, and
-                    # without a mask SDPA takes its causal fast path. Pad positions only have -100 targets.
-                    with head.only(mb.keep):
-                        logits = head.select(forward(input_ids=mb.inputs, use_cache=False).logits, mb.keep)
-                token_loss = F.cross_entropy(logits.float(), mb.targets, reduction="none")
-                # Mean over each sequence's response tokens.
-                seq_loss = torch.zeros(len(idx), device=device).index_add(0, mb.row_of, token_loss) / mb.n_tokens
-                # Sum here, divide by the GLOBAL sequence count; DDP averages gradients over processes, so x world.
+                nll, n_tokens, order, n_seen = step_rows.run(idx)
+                seen_tokens += 0 if filler else n_seen
+                if reference is None:
+                    seq_loss = nll / n_tokens  # mean over each sequence's response tokens
+                else:  # rows come as (chosen, rejected) per pair; log-probabilities are -nll
+                    ref = reference[order].view(-1, 2)
+                    pair = (-nll).view(-1, 2)
+                    seq_loss = dpo_loss(pair[:, 0], pair[:, 1], ref[:, 0], ref[:, 1], config.dpo_beta)
+                # Sum here, divide by the GLOBAL unit count; DDP averages gradients over processes, so x world.
                 loss = (seq_loss * weight).sum() * world / len(batch)
                 if deepspeed:  # the engine steps (clips, updates, zeroes) after the last micro-batch's backward
                     accelerator.deepspeed_engine_wrapped.backward(loss, sync_gradients=sync)
@@ -587,7 +651,7 @@ def _train(accelerator, model_or_path, examples: list[Example], config: TrainCon
     bar.close()
     head.remove()
     run_seconds = max(time.perf_counter() - t0, 1e-9)
-    run = _Run(accelerator, tokenizer, config, output_dir, bf16, run_id, schedule)
+    run = _Run(accelerator, tokenizer, config, output_dir, bf16, run_id, schedule, units)
     return _finish(run, model, examples, _Progress(start_step, elapsed + run_seconds, run_seconds, seen_tokens, curve))
 
 
@@ -715,19 +779,6 @@ def _optimizer(model, config: TrainConfig, device):
                              fused=device.type in ("cpu", "cuda"))
 
 
-def _schedule(rows: list[tuple[list[int], int]], config: TrainConfig) -> list[tuple[int, list[int]]]:
-    """(epoch, global batch) per optimizer step of the whole run, cut at max_steps.
-
-    The whole run's data order, fixed by the seed: resuming only needs the step index.
-    """
-    lengths = [len(ids) for ids, _ in rows]
-    schedule = [(epoch, batch) for epoch in range(config.epochs)
-                for batch in plan_batches(lengths, config.batch_size, config.seed or 0, epoch, config.bucket_batches)]
-    if config.max_steps:
-        schedule = schedule[: config.max_steps]
-    return schedule
-
-
 def _resume_state(accelerator, output_dir: Path, run_id: dict, resume: bool):
     """Where this call starts: (finished stats, None) when this exact run already finished, else
     (None, (step, train seconds so far, loss curve, open log window)), from the last checkpoint with `resume`.
@@ -758,6 +809,53 @@ def _resume_state(accelerator, output_dir: Path, run_id: dict, resume: bool):
     output_dir.mkdir(parents=True, exist_ok=True)
     accelerator.wait_for_everyone()
     return None, start
+
+
+class _RowPass:
+    """The forward pass the loop and the DPO reference share: the sequences of some units, one micro-batch, through
+    the model with logits only at loss positions; per sequence the summed response negative log-likelihood and
+    the response token count."""
+
+    def __init__(self, forward, head, rows, units, pad_id: int, device, bf16: bool):
+        self.forward, self.head, self.rows, self.units = forward, head, rows, units
+        self.pad_id, self.device, self.bf16 = pad_id, device, bf16
+
+    def run(self, unit_indices: list[int]):
+        """(summed NLL per sequence, response tokens per sequence, the sequences' row indices as a tensor, real
+        tokens processed) for the units' sequences, in unit order (a pair's chosen then rejected)."""
+        # heavy (torch): loaded on use
+        import torch
+        import torch.nn.functional as F
+
+        order = [i for u in unit_indices for i in self.units[u]]
+        mb = _micro_batch([self.rows[i] for i in order], self.pad_id, self.device)
+        with torch.autocast(device_type=self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
+            # No attention mask: with right padding a causal model's real tokens never see a pad, and without a
+            # mask SDPA takes its causal fast path. Pad positions only have -100 targets.
+            with self.head.only(mb.keep):
+                logits = self.head.select(self.forward(input_ids=mb.inputs, use_cache=False).logits, mb.keep)
+        token_loss = F.cross_entropy(logits.float(), mb.targets, reduction="none")
+        nll = torch.zeros(len(order), device=self.device).index_add(0, mb.row_of, token_loss)
+        return nll, mb.n_tokens, torch.tensor(order, device=self.device), mb.n_seen
+
+    def reference(self, model, schedule, rank: int, world: int, config: TrainConfig):
+        """Summed response log-probabilities under the model as it is now (the DPO reference), for every sequence
+        this process trains on over the whole run (its units of each step, and the filler unit), in micro-batches
+        without gradients and in eval mode; NaN for the others. One value per sequence, computed once."""
+        # heavy (torch): loaded on use
+        import torch
+
+        needed = sorted({u for _, batch in schedule for u in batch[rank::world] + batch[:1]})
+        values = torch.full((len(self.rows),), math.nan, device=self.device)
+        model.eval()
+        try:
+            with torch.no_grad():
+                for start in range(0, len(needed), config.micro_batch_size):
+                    nll, _, order, _ = self.run(needed[start : start + config.micro_batch_size])
+                    values[order] = -nll
+        finally:
+            model.train()
+        return values
 
 
 class MicroBatch(NamedTuple):
@@ -792,7 +890,8 @@ class _Run:
     output_dir: Path
     bf16: bool
     run_id: dict
-    schedule: list  # (epoch, global batch) per optimizer step
+    schedule: list  # (epoch, global batch of unit indices) per optimizer step
+    units: list  # example indices per unit: one example (sft) or a (chosen, rejected) pair (dpo)
 
 
 @dataclass
@@ -825,8 +924,8 @@ def _finish(run: _Run, model, examples: list[Example], progress: _Progress) -> d
     unwrapped.eval()
     tuned = count_tuned_tokens(examples, config.max_length)
     n_loss = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[1] for e in examples]
-    tuned_all = sum(n_loss[i] for _, batch in schedule for i in batch)
-    tuned_run = sum(n_loss[i] for _, batch in schedule[start_step:] for i in batch)
+    tuned_all = sum(n_loss[i] for _, batch in schedule for u in batch for i in run.units[u])
+    tuned_run = sum(n_loss[i] for _, batch in schedule[start_step:] for u in batch for i in run.units[u])
     total_steps = len(schedule)
     trainable, total = _parameter_counts(unwrapped)
     stats = {
@@ -837,7 +936,7 @@ def _finish(run: _Run, model, examples: list[Example], progress: _Progress) -> d
         "examples": len(examples),
         "epochs": config.epochs,
         # fewer than `epochs` when max_steps cuts the run
-        "epochs_completed": round(total_steps / math.ceil(len(examples) / config.batch_size), 4),
+        "epochs_completed": round(total_steps / math.ceil(len(run.units) / config.batch_size), 4),
         "resumed_from_step": start_step,
         # Parameters the optimizer updated (all of them in full fine-tuning, the adapters' with LoRA) and in all.
         "trainable_parameters": trainable,

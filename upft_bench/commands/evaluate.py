@@ -38,17 +38,26 @@ from upft_bench.prompts import SYSTEM_PROMPTS
               help="lm-eval model backend; vllm only where installed (GPU).")
 @click.option("--device", default=None, help="cpu, cuda, cuda:1 ... [cuda when available, else cpu]")
 @field_option
+@click.option("--best-of", "best_of", type=click.IntRange(min=1), default=None,
+              help="Best-of-k decoding: k samples per question, the one --verifier scores highest against "
+                   "--reference answers (V-STaR; upft_bench.best_of). Default: greedy.")
+@click.option("--verifier", default=None, help="With --best-of: the verifier model (a DPO-trained checkpoint).")
+@click.option("--reference", default=None, help="With --best-of: the verifier's DPO reference (the model it was "
+                                                 "trained from).")
+@click.option("--temperature", type=click.FloatRange(min=0, min_open=True), default=0.6, show_default=True,
+              help="With --best-of: the sampling temperature of the k candidates.")
 @click.option("--processes", "expect_processes", type=click.IntRange(min=1),
               help="Fail unless the run really has this many processes (accelerate launch starts ONE without "
                    "--multi_gpu or a --config_file that spreads them).")
 def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, max_gen_toks, backend, device,
-             fields, expect_processes):
+             fields, best_of, verifier, reference, temperature, expect_processes):
     """Evaluate a model on upft-bench's lm-eval tasks: greedy, bare question in the model's chat template.
 
     \b
     upft-bench eval --model results/default/methods/sft/train/model --tasks upft_synth --limit 8
     upft-bench eval --model Qwen/Qwen2.5-Math-7B-Instruct --tasks upft_paper --system-prompt qwen_boxed
     upft-bench eval --model PATH --tasks my_test.jsonl --field question=problem   # your own questions
+    upft-bench eval --model GENERATOR --best-of 8 --verifier VERIFIER --reference BASE   # V-STaR decoding
 
     Writes the raw lm-eval results and per-sample logs to --output and prints a Markdown table. On several
     processes (CPU or GPUs) each evaluates a share of the questions:
@@ -59,7 +68,14 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     # every input before the model loads: a bad task or an empty file costs seconds
     names, where = [n.strip() for n in tasks.split(",") if n.strip()], data_dir or os.environ.get(DATA_DIR_ENV)
     columns = parse_fields(fields)
+    if best_of and not (verifier and reference):
+        raise click.UsageError("--best-of needs --verifier and --reference")
+    if not best_of and (verifier or reference):
+        raise click.UsageError("--verifier and --reference are for --best-of")
     check_tasks(names, where, limit, max_gen_toks, key="--tasks", fields=columns)
+    for path, key in ((verifier, "--verifier"), (reference, "--reference")):
+        if path:
+            check_model(path, key=key)
     context = check_model(model, key="--model")
     if context:  # now the generation lengths against the model's context
         check_tasks(names, where, limit, max_gen_toks, context, key="--tasks", fields=columns)
@@ -69,7 +85,9 @@ def eval_cli(model, tasks, limit, batch_size, data_dir, output, system_prompt, m
     with processes_ended():
         rows = evaluate(path, names, limit=limit, batch_size=batch_size, data_dir=data_dir, output_dir=out,
                         system=system_prompt, max_gen_toks=max_gen_toks, device=device, backend=backend,
-                        fields=columns)
+                        fields=columns, best_of={"k": best_of, "verifier": resolve_model(verifier, announce=say),
+                                                 "reference": resolve_model(reference, announce=say),
+                                                 "temperature": temperature} if best_of else None)
     if not rows:  # another process of a multi-process run: the main one reports
         return
     click.echo(format_table(rows))
