@@ -228,3 +228,34 @@ def test_smoke_vstar_runs_resumes_after_a_kill_in_the_verifier_and_its_flops_fol
     assert read_samples(out / "samples" / f"{rows['rft']['sample_pool']}.jsonl")
     md = (out / "compare.md").read_text()
     assert "| vstar@best-of-3 " in md
+
+
+@pytest.mark.slow
+def test_a_second_iteration_samples_from_the_first_generator_and_retrains_on_both_pools(tmp_path, monkeypatch):
+    import upft_bench.methods
+    from upft_bench.cli import main
+    from upft_bench.examples import read_examples
+    from upft_bench.sampling import read_samples, summarise
+
+    monkeypatch.setenv("UPFT_BENCH_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(upft_bench.methods, "grade_many",
+                        lambda cases, timeout=5.0: [len(text) % 2 == 0 for text, _, _ in cases])
+    out = tmp_path / "run"
+    sets = ["method.rft_samples=3", "method.vstar_iterations=2", "eval.limit=2", "eval.best_of=2"]
+    result = CliRunner().invoke(main, ["compare", str(baselines_dir() / "smoke.yaml"), "--output", str(out),
+                                       "--methods", "vstar", *[x for s in sets for x in ("--set", s)]])
+    assert result.exit_code == 0, result.output + repr(result.exception)
+    row = json.loads((out / "metrics.json").read_text())["methods"]["vstar"]
+    first = read_samples(out / "samples" / f"{row['sample_pool']}.jsonl")
+    second = read_samples(out / "samples" / f"{row['sample_pool']}-train-vstar-iteration-2.jsonl")
+    assert len(first) == len(second) == 16 * 3
+    assert row["samples"] == len(first) + len(second)
+    assert row["sampled_tokens"] == summarise(first)["sampled_tokens"] + summarise(second)["sampled_tokens"]
+    one = read_examples(out / "methods" / "vstar" / "examples.jsonl")
+    two = read_examples(out / "methods" / "vstar" / "iterations" / "2" / "examples.jsonl")
+    assert {(e.question_id, tuple(e.response_ids)) for e in one} <= {(e.question_id, tuple(e.response_ids))
+                                                                       for e in two}
+    assert row["model"].endswith("iterations/2/train/model") and row["train_examples"] == len(two)
+    stats = [json.loads((out / "methods" / "vstar" / d / "train" / "train_stats.json").read_text())
+             for d in ("", "iterations/2", "verifier")]
+    assert row["tuned_tokens"] == sum(s["tuned_tokens"] for s in stats)

@@ -53,6 +53,7 @@ from upft_bench.results import (
     best_of_row,
     build_experiment_metrics,
     build_metrics,
+    plus_training,
     with_verifier,
 )
 from upft_bench.runfolder import Phases, check_same_config, config_differences, open_run_folder  # noqa: F401
@@ -260,7 +261,7 @@ class Comparison:
         from generator t-1 and retrains from the base model on the method's examples of every pool so far (each
         pool built as the method builds one; an example repeated across pools kept once). Returns all samples,
         their cost summed over the pools, and the last generator."""
-        pools = [samples]
+        pools, total = [samples], trained.summary
         for t in range(2, cfg.method.vstar_iterations + 1):
             more, more_cost = self.sample(method, cfg, model=trained.model, label=f"{phase}-iteration-{t}")
             pools.append(more)
@@ -269,7 +270,9 @@ class Comparison:
             unique = list({(e.question_id, tuple(e.response_ids)): e for e in built}.values())
             trained = self.build_and_train(method, [], cfg, sdir / "iterations" / str(t), f"{phase}-iteration-{t}",
                                            examples=unique)
-        return [s for pool in pools for s in pool], cost, trained
+            # The row reports the last generator (its examples, steps, model) and every iteration's training cost.
+            total = plus_training(trained.summary, total, model=trained.model)
+        return [s for pool in pools for s in pool], cost, Trained(total, trained.model)
 
     def train_verifier(self, method: Method, samples: list, cfg: ExperimentConfig, sdir: Path, phase: str
                        ) -> tuple[str, TrainSummary]:

@@ -259,9 +259,10 @@ def build_rft(questions, samples, tokenizer, cfg):
         for s in verified[q.id]:
             if len(texts) == cfg.rft_keep:
                 break
-            if s.text.strip() not in texts:
+            example = _full(tokenizer, q, s, cfg, eos, "full") if s.text.strip() not in texts else None
+            if example is not None:  # a distinct text, and not an empty sample
                 texts.add(s.text.strip())
-                examples.append(_full(tokenizer, q, s, cfg, eos, "full"))
+                examples.append(example)
     log.info("rft: %d examples from %d of %d questions", len(examples),
              sum(1 for v in verified.values() if v), len(questions))
     return examples

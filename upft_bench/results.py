@@ -102,26 +102,31 @@ class TrainSummary:
         )
 
 
-def with_verifier(generator: TrainSummary, verifier: TrainSummary) -> TrainSummary:
-    """A generator's training summary with its verifier's (V-STaR): tuned tokens, seconds and FLOPs summed (FLOPs
-    unknown if either is), peak memory the larger, and the verifier's own summary kept under `verifier`."""
+def plus_training(main: TrainSummary, other: TrainSummary, **fields) -> TrainSummary:
+    """`main` with `other`'s training cost added: tuned tokens, seconds and FLOPs summed (FLOPs unknown if either
+    is), peak memory the larger; everything else `main`'s, then `fields`."""
     def peak(name):
-        values = [v for v in (getattr(generator, name), getattr(verifier, name)) if v is not None]
+        values = [v for v in (getattr(main, name), getattr(other, name)) if v is not None]
         return max(values) if values else None
 
-    flops = None if None in (generator.train_flops, verifier.train_flops) else \
-        generator.train_flops + verifier.train_flops
+    flops = None if None in (main.train_flops, other.train_flops) else main.train_flops + other.train_flops
     return TrainSummary(**{
-        **asdict(generator),
-        "tuned_tokens": generator.tuned_tokens + verifier.tuned_tokens,
-        "tuned_tokens_all_epochs": generator.tuned_tokens_all_epochs + verifier.tuned_tokens_all_epochs,
-        "train_seconds": round(generator.train_seconds + verifier.train_seconds, 2),
-        "train_cpu_seconds": generator.train_cpu_seconds + verifier.train_cpu_seconds,
+        **asdict(main),
+        "tuned_tokens": main.tuned_tokens + other.tuned_tokens,
+        "tuned_tokens_all_epochs": main.tuned_tokens_all_epochs + other.tuned_tokens_all_epochs,
+        "train_seconds": round(main.train_seconds + other.train_seconds, 2),
+        "train_cpu_seconds": main.train_cpu_seconds + other.train_cpu_seconds,
         "train_flops": flops,
         "train_peak_rss_mb": peak("train_peak_rss_mb"),
         "train_peak_cuda_mb": peak("train_peak_cuda_mb"),
-        "verifier": asdict(verifier),
+        **fields,
     })
+
+
+def with_verifier(generator: TrainSummary, verifier: TrainSummary) -> TrainSummary:
+    """A generator's training summary with its verifier's (V-STaR): `plus_training`, and the verifier's own
+    summary kept under `verifier`."""
+    return plus_training(generator, verifier, verifier=asdict(verifier))
 
 
 def best_of_row(method: str, k: int) -> str:
