@@ -122,7 +122,8 @@ def test_best_of_k_picks_the_candidate_the_verifier_scores_highest(tiny, monkeyp
     model = register()(pretrained=tiny, verifier=tiny, reference=tiny, k=4, batch_size=4, device="cpu")
     for planted in range(4):
         texts = [f"candidate {i}" + (" PLANTED" if i == planted else "") for i in range(4)] * 2
-        monkeypatch.setattr(HFLM, "generate_until", lambda self, reqs, disable_tqdm=False: texts[:len(reqs)])
+        monkeypatch.setattr(HFLM, "generate_until",
+                            lambda self, reqs, disable_tqdm=False, texts=texts: texts[:len(reqs)])
 
         def planted_likelihood(self, reqs, disable_tqdm=False):
             liked = self is model.scorers[0]
@@ -159,10 +160,10 @@ def test_smoke_vstar_runs_resumes_after_a_kill_in_the_verifier_and_its_flops_fol
     (the smoke model answers nothing right): a kill in the verifier's training, --resume finishes from its
     checkpoint; every FLOPs figure of the vstar rows follows from the saved samples, examples, pairs and the
     best-of-k log; the tuned tokens are RFT's plus the pairs'."""
-    import upft_bench.methods
-    import upft_bench.train
     from transformers import AutoTokenizer
 
+    import upft_bench.methods
+    import upft_bench.train
     from upft_bench.cli import main
     from upft_bench.compute import ModelShape, forward_flops, generation_flops, training_flops
     from upft_bench.evaluation import best_of_flops
