@@ -408,14 +408,24 @@ def render_tables(metrics_list: list[dict], reference: str | None = None, margin
 
 
 def _caveats(m: dict) -> list[str]:
-    """Lines under a run's table for what its rows cannot show: methods that had nothing to train on, and test
-    questions that were also training questions (allowed by data.allow_overlap)."""
+    """Lines under a run's table for what its rows cannot show: methods that had nothing to train on, what a
+    best-of-k row did, and test questions that were also training questions (allowed by data.allow_overlap)."""
     lines = []
     empty = [name for name, row in m["methods"].items()
              if name in METHODS and METHODS[name].trains and not row.get("train_examples")]
     if empty:
         lines.append(f"{', '.join(empty)}: 0 examples: evaluated as the base model (no sample passed "
                      f"{'its' if len(empty) == 1 else 'their'} filter, so there was nothing to train on).\n")
+    for name, row in m["methods"].items():
+        best = next((r["best_of"] for r in row.get("tasks", {}).values() if r.get("best_of")), None)
+        verifier = row.get("verifier")
+        if best is not None:
+            pairs = (verifier or {}).get("train_examples", 0) // 2
+            lines.append(f"{name}: best-of-{best['k']} under {row['method']}'s verifier (trained on {pairs} preference "
+                         f"pairs{'' if pairs else ': none, so the first candidate answers'}): k samples at temperature "
+                         f"{best['temperature']:g} per question, each scored by the verifier and its reference; its "
+                         "eval FLOPs count all of them. Its sampling and training cost is the greedy row's "
+                         "(generator and verifier).\n")
     for task, (n, total, example) in (m.get("overlap") or {}).items():
         lines.append(f"{task}: {n} of {total} questions also appear among the training questions (e.g. {example}; "
                      "allowed by data.allow_overlap): accuracy there measures recall of trained questions, not "
