@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from upft_bench.grading import extract_answer, is_correct
+from upft_bench.grading import TAIL_CHARS, extract_answer, is_correct
+from upft_bench.grading.extraction import MAX_INTEGER_DIGITS
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -55,6 +56,14 @@ def test_extract_answer(text, expected):
     ("\\boxed{\\text{B}}", "B"), ("\\boxed{(D)}", "D"), ("**B**", "B"), ("The correct option is B.", "B"),
     ("The answer is (A).", "A"), ("I think (A) is wrong; the answer is C.", "C"), ("B) 42 apples", "B"),
     ("Between (A) and (C) I pick (C)", "C"), ("the answer is a number", None), ("Nothing.", None),
+    ("the answer is c", "C"), ("So the answer is (d).", "D"), ("the answer is a", "A"), ("answer: e.g. B", "B"),
+    ("The answer is H.", "H"), ("ANSWER: K", "K"), ("\\boxed{(H) $2\\pi$}", "H"), ("\\boxed{(j)}", "J"),
+    ("I think it's F", "F"),
+    ("Let me outline it.\nI. The forces on the block\nII. The equations that follow from them", None),
+    ("It cools to 300 K, so G", "G"),
+    ("Or maybe C. Actually, let's finalize B", "B"), ("The answer is C. No wait, I'll go with D.", "D"),
+    ("I'll go with D. Hmm, the answer is C.", "C"), ("I won't pick A. Final answer: B", "B"),
+    ("We should not choose A", None),
 ])
 def test_extract_choice(text, letter):
     assert extract_answer(text, kind="choice") == letter
@@ -67,6 +76,20 @@ def test_stated_answers_only():
     assert extract_answer("So 17. The answer is \\boxed{17}.", stated=True) == "17"
     assert extract_answer("#### 42", stated=True) == "42"
     assert extract_answer("The final answer is 3/4.", stated=True) == "3/4"
+
+
+def test_long_numbers_are_whole_or_nothing():
+    digits = "7" * 100_000
+    assert extract_answer(f"so \\boxed{{{digits}}}.") == digits   # beyond the 50,000-character box scan
+    assert extract_answer("\\boxed{" + "7" * (MAX_INTEGER_DIGITS + 1) + "}") is None   # beyond the limit
+    assert extract_answer("The answer is " + "5" * 700 + ".") == "5" * 700   # not its first 600 digits
+    assert extract_answer("The answer is " + "5" * 700 + "/7") is None   # too long, and no whole number
+    assert extract_answer("The answer is 1" + "+11" * 300) is None   # runs past the window: not its first part
+    assert extract_answer("The answer is 5, since" + " the pieces fit" * 60) == "5"
+    cut = "The total is 7777777777" + "42" + " and no number follows" * 909
+    assert len(cut) - TAIL_CHARS == cut.index("42")
+    assert extract_answer(cut) is None   # the tail window starts inside a number: `42` is not its value
+    assert extract_answer("The total is 42" + " and no number follows" * 909) == "42"
 
 
 def test_sanitises_odd_types():

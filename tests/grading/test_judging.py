@@ -95,6 +95,44 @@ def test_interval_number_and_equation_policies(pred, gold, expected):
     assert is_equivalent(pred, gold) is expected
 
 
+@pytest.mark.parametrize("pred,gold,expected", [
+    # a letter after a number is a unit only where it cannot be a variable of the answer, never on one side only
+    ("\\frac12", "\\frac12 m", False), ("\\frac{m}{2}", "\\frac12 m", True), ("5", "5 m", False),
+    ("5 m", "5\\text{ m}", True), ("5\\text{ m}", "5", True), ("\\frac12", "\\frac12 mg", False), ("5 x", "5", False),
+    ("5 apples", "5", True), ("5 kg of flour", "5", True), ("5 xy", "5", False),
+    # a comma inside a number: thousands before exactly three digits, else a list, unless the locale says otherwise
+    ("-3", "-3,0", False), ("3.5", "3,5", False), ("3{,}5", "3.5", True), ("1.234,5", "1234.5", True),
+    ("-3,000", "-3000", True), ("12{,}345", "12345", True),
+    # sets with bare braces, Greek letters, markdown bold
+    ("{-2}", "\\{-2\\}", True), ("{-2}", "-2", False), ("α", "\\alpha", True), ("\\vartheta", "θ", True),
+    ("**131**", "131", True), ("2**10", "1024", True),
+    # derivatives, bound variables and powers in equations
+    ("x' = -kx", "\\frac{dx}{dt} = -kx", True), ("\\frac{dx}{dt}", "\\frac{x}{t}", False),
+    ("m\\ddot{x} = -kx", "\\frac{d^2x}{dt^2} = -\\frac{k}{m}x", True), ("m\\ddot{x} = -kx", "\\ddot{x} = -kx", False),
+    ("\\frac{d}{dt}(x) = x", "\\dot x = x", True), ("\\frac{d}{dt}(x^2) = x", "2xx' = x", False),
+    ("f(z) = z", "f(x) = x", True), ("f(z) = z + x", "f(x) = 2x", False),
+    ("x^{1000}-1=0", "x^{1000}=1", True), ("x^{1000}-2=0", "x^{1000}=1", False),
+])
+def test_third_round_policies(pred, gold, expected):
+    assert is_equivalent(pred, gold) is expected
+
+
+def test_huge_integers_compared_digit_by_digit():
+    digits = "7" * 100_000
+    boxed = f"so the count is \\boxed{{{digits}}}."
+    assert is_correct(boxed, digits) and is_correct(boxed, "+" + digits)
+    near = explain(boxed, digits[:-1] + "8")
+    assert near["verdict"] is False and near["reason"] == "integers compared digit by digit"
+    assert not is_correct(boxed, digits[:-1]) and not is_correct(f"\\boxed{{-{digits}}}", digits)
+    assert not is_correct(boxed, "7")
+
+
+def test_reason_names_the_side_that_is_not_math():
+    assert explain("@@", "##")["reason"] == "neither side is math; compared as text"
+    assert explain("@@", "x+1")["reason"] == "the prediction is not math; compared as text"
+    assert explain("x+1", "##")["reason"] == "the gold answer is not math; compared as text"
+
+
 def test_degrees_not_converted_and_bases_not_converted():
     assert is_equivalent("90^\\circ", "90")
     assert not is_equivalent("90^\\circ", "\\frac{\\pi}{2}")

@@ -5,7 +5,7 @@ import re
 
 MAX_ANSWER_CHARS = 2000      # longer answers are compared as strings (parsing cost grows with length)
 TAIL_CHARS = 20_000          # fallbacks (math spans, numbers) look only at the end of an output
-CHOICE_LETTERS = "ABCDE"
+CHOICE_LETTERS = "ABCDEFGHIJK"   # MMLU-Pro has A-J, other suites go to K
 
 
 # ---------------------------------------------------------------------------------------------------
@@ -65,13 +65,20 @@ def braced(text: str, start: int) -> tuple[str | None, int]:
     return None, start
 
 
+MAX_INTEGER_DIGITS = 1_000_000   # a boxed integer longer than MAX_BRACED_CHARS, up to this many digits
+_BOXED_INTEGER = re.compile(rf"\{{\s*([-+]?\d{{1,{MAX_INTEGER_DIGITS}}})\s*\}}")
+
+
 def _box_content(text: str, i: int) -> tuple[str | None, int]:
     m = _BOX_RE.match(text, i)
     j = m.end()
     while j < len(text) and text[j] == " ":
         j += 1
     if j < len(text) and text[j] == "{":
-        return braced(text, j)
+        content, end = braced(text, j)
+        if content is None and (big := _BOXED_INTEGER.match(text, j, j + MAX_INTEGER_DIGITS + 20)):
+            return big.group(1), big.end()   # `\boxed{<100,000 digits>}`: its digits, scanned once
+        return content, end
     if j > m.end():   # `\boxed 5`: up to the next space or `$`
         k = j
         while k < len(text) and not text[k].isspace() and text[k] != "$":
@@ -151,6 +158,9 @@ _SPACE_RUN = re.compile(r"[^\S\n]+")
 _NEWLINE_RUN = re.compile(r"\s*\n\s*")
 
 
+MAX_PHRASE_ANSWER = 600   # characters after "the answer is" that hold the answer
+_NUMBER_RUN = re.compile(r"[-+]?\d[\d,]*")
+_RUN_END = re.compile(r"$|\s|[.,;:!?)\]}$*](?!\d)")   # what may follow a whole number
 NO_ANSWER = "\x00"   # a stated answer that is not one (code): extraction stops, nothing is guessed
 
 
@@ -159,7 +169,13 @@ def _after_answer_phrase(text: str) -> str | None:
     last = last_match(ANSWER_PHRASE, tail)
     if last is None:
         return None
-    rest = tail[last.end():last.end() + 600]
+    end = last.end() + MAX_PHRASE_ANSWER
+    if (run := _NUMBER_RUN.match(tail, last.end())) and run.end() >= end:
+        if _RUN_END.match(tail, run.end()):   # a number longer than the window: all of it, never its first digits
+            return run.group().rstrip(",")
+        return NO_ANSWER   # `<700 digits>/7`: not a whole number, and too long to read
+    rest = tail[last.end():end]
+    cut = len(tail) > end and HOPE.search(rest) is None   # the stated answer may run past the window
     rest = HOPE.sub("", rest)
     if looks_like_code(rest.split("\n", 1)[0]):
         return NO_ANSWER   # `The answer is __import__('os')...[0]`: no number out of code
@@ -168,7 +184,10 @@ def _after_answer_phrase(text: str) -> str | None:
         math = last_boxed(rest[:300])
     if math is None:
         m = _SENTENCE_END.search(rest)
-        math = _answer_in_sentence(rest[:m.start()] if m else rest)
+        sentence = rest[:m.start()] if m else rest
+        math = _answer_in_sentence(sentence)
+        if m is None and cut and not ((lead := _LEADING_NUMBER.match(sentence)) and lead.group(1).rstrip(",") == math):
+            return NO_ANSWER   # `1+11+11+...` past the window: an answer is read whole or not at all
     math = math.strip().strip("*").strip()
     return math or None
 
@@ -274,6 +293,12 @@ def _inside_unclosed(text: str, start: int, end: int) -> bool:
     return sum(after.count(c) for c in ")]}") < opened
 
 
+def _cut_at_tail(text: str) -> bool:
+    """The last TAIL_CHARS characters of text begin inside a number."""
+    return (len(text) > TAIL_CHARS and text[-TAIL_CHARS - 1] in "0123456789,."
+            and text[-TAIL_CHARS] in "0123456789,.")
+
+
 def _last_math_or_number(text: str) -> str | None:
     tail = _squeeze(text)
     spans = [(end, s.strip()) for end, s in _math_spans(tail) if s.strip()]
@@ -281,6 +306,8 @@ def _last_math_or_number(text: str) -> str | None:
     number = _last_number(tail)
     if number is not None and _inside_unclosed(tail, number[0], number[0] + len(number[1])):
         number = None   # `((((...(1`: a number inside brackets that never close is no answer
+    if number is not None and _cut_at_tail(text) and set(tail[:number[0]]) <= set(",."):
+        number = None   # a number that starts before the tail: its last digits are not its value
     if spans and (number is None or number[0] < spans[-1][0]):
         return spans[-1][1]
     return number[1] if number else None
@@ -361,48 +388,59 @@ def extract_answer(text: str, kind: str = "math", stated: bool = False) -> str |
 # Option letters
 # ---------------------------------------------------------------------------------------------------
 _L = f"[{CHOICE_LETTERS}]"
+# a lowercase letter (`the answer is c`) only where nothing but punctuation, a closing bracket or the end follows:
+# `the answer is a number` names no option
+_LX = rf"(?:{_L}|[{CHOICE_LETTERS.lower()}](?=\s*(?:[,;:!?)\]）】*$}}]|\.(?!\w)|$)))"
 # after the letter: no word character (`是` may follow: "答案：B是正确的"), no `/`, `|` or `-` of a placeholder
 # that lists the options (`ANSWER: [A/B/C/D/E]`)
 _LETTER_END = r"(?![A-Za-z0-9_'’/|\-])"
 _LETTER_AFTER = (r"\s*(?:\*\*)?\s*(?i:ist|is|est|es|是|为)?\s*(?i:option|choice)?\s*[:：]?\s*"
-                 rf"(?:\*\*)?\s*[(\[$（【「]*\s*(?:\\text(?:bf)?\{{)?\s*({_L})" + _LETTER_END)
-_CHOICE_PATTERNS = [   # highest priority first; the last match of the first pattern that matches wins
+                 rf"(?:\*\*)?\s*[(\[$（【「]*\s*(?:\\text(?:bf)?\{{)?\s*({_LX})" + _LETTER_END)
+# a decision after hedging: "Or maybe C. Actually, let's finalize B" is B
+_DECISION = (r"(?i:\b(?:finali[sz]e|go(?:ing)?\s+with|went\s+with|stick\s+with|settle\s+on|opt\s+for|choose|chose|"
+             r"pick|select|(?:my\s+)?final\s+(?:choice|pick|decision|selection)))\b")
+_CHOICE_PATTERNS = [   # highest priority first; the last match of the first group that matches wins
     # "ANSWER: B because option A is wrong": the stated answer beats the options its justification names
-    re.compile(r"(?i:answer|r[ée]ponse|antwort|respuesta|答案)" + _LETTER_AFTER),
-    re.compile(r"(?i:option|choice)" + _LETTER_AFTER),
-    re.compile(rf"(?i:correct)\s+(?i:option|choice|answer)\s+(?i:is\s+)?:?\s*[(（]?({_L})" + _LETTER_END),
-    re.compile(rf"\*\*\s*\(?({_L})\)?[.:]?\s*\*\*"),
-    re.compile(rf"\(({_L})\)"),
-    re.compile(rf"(?m)^\s*({_L})[).:]"),
+    [re.compile(r"(?i:answer|r[ée]ponse|antwort|respuesta|答案)" + _LETTER_AFTER),
+     _DECISION_RE := re.compile(_DECISION + _LETTER_AFTER)],
+    [re.compile(r"(?i:option|choice)" + _LETTER_AFTER)],
+    [re.compile(rf"(?i:correct)\s+(?i:option|choice|answer)\s+(?i:is\s+)?:?\s*[(（]?({_LX})" + _LETTER_END)],
+    [re.compile(rf"\*\*\s*\(?({_LX})\)?[.:]?\s*\*\*")],
+    [re.compile(rf"\(({_L})\)")],
+    [re.compile(rf"(?m)^\s*({_L})(?<!I)[).:]")],   # a line `I.` opens an outline (Roman one)
 ]
-_LETTER_ONLY = re.compile(rf"[\s(\[*$.:（【]*({_L})[\s)\]*$.:）】]*")
-_LETTER_LEAD = re.compile(rf"[(（]?({_L})[).:）](?:\s.*)?", re.S)
+_NOT_DECIDED = re.compile(r"(?i:\b(?:not|never|cannot|can't|won't|shouldn't|wouldn't|don't)\b|n't)\s*(?:\w+\s+)?$")
+_LETTER_ONLY = re.compile(rf"[\s(\[*$.:（【]*({_L}|[{CHOICE_LETTERS.lower()}])[\s)\]*$.:）】]*")
+# `B) 42`, and a bracketed letter before anything (`(H) $2\pi$`)
+_LETTER_LEAD = re.compile(rf"({_L})[).:）](?:\s.*)?|[(（]({_L}|[{CHOICE_LETTERS.lower()}])[)）].*", re.S)
 
 
 def letter_of(answer: str) -> str | None:
-    """The option letter of a short answer: `B`, `(B)`, `\\text{B}`, `B) 42`, `**B**`."""
+    """The option letter of a short answer: `B`, `(B)`, `\\text{B}`, `B) 42`, `**B**`, `c`, `(H) $2\\pi$`."""
     s = _TEXT_CMD_BODY.sub(lambda m: m.group()[m.group().index("{") + 1:-1], answer).strip()
     m = _LETTER_ONLY.fullmatch(s) or _LETTER_LEAD.fullmatch(s)
-    return m.group(1) if m else None
+    return next(g for g in m.groups() if g).upper() if m else None
 
 
 _FREE_LETTER = re.compile(rf"(?<![A-Za-z0-9_\\$^'’{{/.\-°])({_L})(?![A-Za-z0-9_$^'’}}/\-])(?!\.\d)(?!\s*=)")
 _LETTER_RANGE = re.compile(rf"\b{_L}\s*(?:-|–|(?i:through|thru|to))\s*{_L}\b")   # "among A through E"
 _NEGATION = re.compile(   # "not A", "can't be A or B", "non A", "pas A", "nicht A", "no es A", "不是 A"
-    rf"(?:(?i:\b(?:not|cannot|non|pas|nicht|never|neither|nor|no|kein)\b)|n't|n’t|不是|并非|不)\s*(?:(?i:be|is|es|est|ist|option|choice)\s+)?"
+    rf"(?:(?i:\b(?:not|cannot|non|pas|nicht|never|neither|nor|no|kein)\b)|n't|n’t|不是|并非|不)\s*(?:(?i:be|is|es|est|ist|option|choice|choose|pick|select)\s+)?"
     rf"({_L}(?:\s*(?:,|/|(?i:or|nor|and|ou|et|oder|und|o|y|ni|或|和|、))\s*{_L})*)(?![A-Za-z0-9])")
 _NAMED_THING = re.compile(   # `point A`, `matrix B`: a letter that names an object, not an option
     r"(?i:\b(?:points?|vert(?:ex|ices)|lines?|segments?|matri(?:x|ces)|sets?|vectors?|angles?|sides?|events?|"
     r"players?|persons?|city|town|box|group|team|company|machine|student|particles?|objects?|body|block|"
     r"charges?|site|planes?|regions?|graphs?|functions?|triangles?|circles?|type|vitamin|grade|blood|hepatitis))\s+$")
 _LETTER_VERB = re.compile(r"\s+(?i:is|was|seems|appears|must|should|would|could|can|fits|matches|and|or)\b")
+_I_VERB = re.compile(r"\s+(?:is|was|seems|appears|fits|matches)\b")
 MAX_FREE_LINE = 300
 
 
 def _free_letter(tail: str) -> str | None:
     """Last resort for `kind="choice"`: in the last line (at most 300 characters), the one option letter that no
     negation governs (`It's not A ..., therefore I think it's B` -> B; `it can't be A or B` drops both). A
-    sentence-initial `A` followed by a word (`A ball rolls`) is the article. None unless exactly one letter is left."""
+    sentence-initial `A` followed by a word (`A ball rolls`) is the article, `I` before a word (`I think`) the
+    pronoun, a letter after a number (`300 K`) a unit. None unless exactly one letter is left."""
     line = tail.strip().rsplit("\n", 1)[-1].strip()
     if not line or len(line) > MAX_FREE_LINE:
         return None
@@ -421,6 +459,10 @@ def _free_letter(tail: str) -> str | None:
         if (m.group(1) == "A" and (not before or before.endswith(tuple(".!?:;。")))
                 and re.match(r"\s+[A-Za-z]", line[m.end():]) and not _LETTER_VERB.match(line[m.end():])):
             continue   # the article: "A ball rolls ...", "A quick check"
+        if m.group(1) == "I" and re.match(r"\s+[a-z]", line[m.end():]) and not _I_VERB.match(line[m.end():]):
+            continue   # the pronoun: "I think it's B"
+        if re.search(r"\d\s$", line[max(0, m.start() - 2):m.start()]):
+            continue   # a unit after a number: "300 K", "5 J"
         letters.add(m.group(1))
     return letters.pop() if len(letters) == 1 else None
 
@@ -432,8 +474,20 @@ def extract_choice(text: str, fallback: bool = True) -> str | None:
     tail = _squeeze(text)
     if letter := letter_of(tail.strip()) if len(tail) < 40 else None:
         return letter
-    for pattern in _CHOICE_PATTERNS:
-        last = last_match(pattern, tail)
-        if last is not None:
-            return last.group(1)
+    for group in _CHOICE_PATTERNS:
+        found = [m for pattern in group if (m := _last_letter(pattern, tail)) is not None]
+        if found:
+            return max(found, key=lambda m: m.start()).group(1).upper()
     return _free_letter(tail) if fallback else None
+
+
+def _last_letter(pattern: re.Pattern, tail: str) -> re.Match | None:
+    """The last match of a letter pattern; for a decision, the last one that no negation governs ("I won't pick
+    A" decides nothing)."""
+    if pattern is not _DECISION_RE:
+        return last_match(pattern, tail)
+    last = None
+    for m in pattern.finditer(tail):
+        if not _NOT_DECIDED.search(tail[max(0, m.start() - 30):m.start()]):
+            last = m
+    return last

@@ -26,6 +26,17 @@ _BASE = re.compile(r"([0-9A-Za-z]+)\s*_\s*\{?\s*\(?\s*(\d{1,2})\s*\)?\s*\}?")
 _RANGE = re.compile(r"\d+(?:\.\d+)?\s*[-–]\s*\d+(?:\.\d+)?")
 
 
+_INTEGER = re.compile(r"[-+]?(?:\d+|[1-9]\d{0,2}(?:,\d{3})+)")
+
+
+def _long_integer(text: str) -> str | None:
+    """The sign and digits of an integer too long to parse (thousands commas dropped), or None. Never `int()`:
+    the digit strings are compared as written, in linear time."""
+    if not _INTEGER.fullmatch(text):
+        return None
+    return text.lstrip("+").replace(",", "")
+
+
 def judge_fast(pred: str, gold: str) -> Verdict:
     """Decide what needs no sympy: identical forms, plain numbers, bases, long inputs."""
     pn, gn = normalize_pair(pred, gold)
@@ -45,13 +56,15 @@ def judge_fast(pred: str, gold: str) -> Verdict:
                            *forms)
     if _RANGE.fullmatch(pn.text) and _RANGE.fullmatch(gn.text):   # "110-130": a range, not the number -20
         return Verdict(pn.text.replace(" ", "") == gn.text.replace(" ", ""), "ranges compared as written", *forms)
-    a = simple_number(pn.text, decimal_comma="," not in gn.text)
-    b = simple_number(gn.text, decimal_comma="," not in pn.text)
+    a, b = simple_number(pn.text), simple_number(gn.text)   # a comma in a number is a list (README.md: Thousands)
     if a is not None and b is not None:
         same = any(numbers_match(x, y) for x in with_percent(a, pn.percent and not gn.percent)
                    for y in with_percent(b, gn.percent and not pn.percent))
         return Verdict(same, "numbers compared" + (" (exactly)" if same and a.value == b.value else ""), *forms)
     if len(pn.text) > MAX_ANSWER_CHARS or len(gn.text) > MAX_ANSWER_CHARS:
+        p_digits, g_digits = _long_integer(pn.text), _long_integer(gn.text)
+        if p_digits is not None and g_digits is not None:   # a 100,000-digit integer: its digits, as written
+            return Verdict(p_digits == g_digits, "integers compared digit by digit", *forms)
         return Verdict(False, "too long to parse; normalised strings differ", *forms)
     if (is_texty(pn.text) or is_texty(gn.text)) and text_equal(pn.text, gn.text):
         return Verdict(True, "same text", *forms)

@@ -73,8 +73,9 @@ def tokenize(text: str) -> list[tuple[str, str]]:
 _GREEK = {
     "alpha", "beta", "gamma", "delta", "epsilon", "varepsilon", "zeta", "eta", "theta", "vartheta", "iota",
     "kappa", "lambda", "mu", "nu", "xi", "rho", "sigma", "tau", "upsilon", "phi", "varphi", "chi", "psi",
-    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Sigma", "Phi", "Psi", "Omega",
+    "omega", "Gamma", "Delta", "Theta", "Lambda", "Xi", "Pi", "Sigma", "Upsilon", "Phi", "Psi", "Omega",
 }
+_GREEK_ALIASES = {"varphi": "phi", "varepsilon": "epsilon", "vartheta": "theta"}   # one letter, two glyphs
 _FUNCS = {
     "sin": sp.sin, "cos": sp.cos, "tan": sp.tan, "cot": sp.cot, "sec": sp.sec, "csc": sp.csc,
     "arcsin": sp.asin, "arccos": sp.acos, "arctan": sp.atan, "asin": sp.asin, "acos": sp.acos,
@@ -363,7 +364,7 @@ class _Parser:
 
     def starts_atom(self):
         kind, text = self.peek()
-        if kind == "num":
+        if kind in ("num", "sym"):
             return True
         if kind == "word":
             return not (self.in_cases and text.lower() in _CONDITION_WORDS)
@@ -502,6 +503,8 @@ class _Parser:
             return value
         if kind == "word":
             return self.word(text)
+        if kind == "sym":   # a derivative (`x'`, `\frac{dx}{dt}`): one symbol named with primes
+            return sp.Symbol(text)
         if kind == "op":
             if text == "(" or text == "[":
                 return self.group(text)
@@ -585,6 +588,7 @@ class _Parser:
         if name in _CONSTANTS:
             return _CONSTANTS[name]
         if name in _GREEK:
+            name = _GREEK_ALIASES.get(name, name)
             sym = sp.Symbol(name)
             if self.peek()[1] == "_":
                 self.next()
@@ -718,6 +722,179 @@ class _Parser:
         return cond
 
 
+# ---------------------------------------------------------------------------------------------------
+# Derivatives
+# ---------------------------------------------------------------------------------------------------
+_DIFF_NUM = re.compile(r"d(?:\^\{?([1-9])\}?)?(?:([a-zA-Z])|\\([a-zA-Z]+))?(?:\(([a-zA-Z])\))?")
+_DIFF_DEN = re.compile(r"d(?:([a-zA-Z])|\\([a-zA-Z]+))(?:\^\{?([1-9])\}?)?")
+MAX_DIFF_GROUP = 12   # tokens in the braces of `\frac{d^2 x}{dt^2}`
+
+
+def _name(tok) -> str | None:
+    """The name of a one-letter variable or a Greek letter token (`x`, `\\omega`), else None."""
+    kind, text = tok
+    if kind == "word" and len(text) == 1 and text not in "ei":
+        return text
+    if kind == "cmd" and text[1:] in _GREEK:
+        return _GREEK_ALIASES.get(text[1:], text[1:])
+    return None
+
+
+def _letter_or_greek(letter: str | None, greek: str | None) -> str | None:
+    if letter:
+        return letter if letter not in "ei" else None
+    return _GREEK_ALIASES.get(greek, greek) if greek in _GREEK else None
+
+
+def _group_text(toks, i) -> tuple[str, int] | None:
+    """The tokens of the braces opening at toks[i], joined, and the index after them; None when unbalanced/long."""
+    depth, parts = 0, []
+    for j in range(i, min(len(toks), i + MAX_DIFF_GROUP)):
+        text = toks[j][1]
+        depth += (text == "{") - (text == "}")
+        parts.append(text)
+        if depth == 0:
+            return "".join(parts[1:-1]), j + 1
+    return None
+
+
+def _applied(toks, i, var: str | None) -> int:
+    """Index after `(t)` at toks[i] (the function applied to its variable), else i."""
+    if (i + 2 < len(toks) and toks[i][1] == "(" and toks[i + 2][1] == ")" and (arg := _name(toks[i + 1]))
+            and (var is None or arg == var)):
+        return i + 3
+    return i
+
+
+def _diff_operand(toks, i, var: str) -> tuple[str, int]:
+    """The function a derivative operator (`\\frac{d}{dt}`, `d/dt`) applies to: `x`, `x(t)`, `(x)`, `(x(t))`."""
+    if i < len(toks) and (name := _name(toks[i])):
+        return name, _applied(toks, i + 1, var)
+    if i < len(toks) and toks[i][1] == "(" and i + 1 < len(toks) and (name := _name(toks[i + 1])):
+        j = _applied(toks, i + 2, var)
+        if j < len(toks) and toks[j][1] == ")":
+            return name, j + 1
+    raise ParseError("a derivative of an expression")
+
+
+def _frac_derivative(toks, i):
+    """`\\frac{dx}{dt}`, `\\frac{d^2x}{dt^2}`, `\\frac{d\\omega}{dt}`, `\\frac{d}{dt} x` at toks[i] (`\\frac`):
+    (function, variable, order, index after), or None when it is an ordinary fraction."""
+    if i + 1 >= len(toks) or toks[i + 1][1] != "{" or (num := _group_text(toks, i + 1)) is None:
+        return None
+    if num[1] >= len(toks) or toks[num[1]][1] != "{" or (den := _group_text(toks, num[1])) is None:
+        return None
+    mn, md = _DIFF_NUM.fullmatch(num[0]), _DIFF_DEN.fullmatch(den[0])
+    if mn is None or md is None or (var := _letter_or_greek(md.group(1), md.group(2))) is None:
+        return None
+    order = int(mn.group(1) or 1)
+    if order != int(md.group(3) or 1):
+        raise ParseError("a derivative of mismatched orders")
+    if mn.group(2) or mn.group(3):
+        func = _letter_or_greek(mn.group(2), mn.group(3))
+        if func is None:
+            return None
+        return func, var, order, den[1]
+    func, end = _diff_operand(toks, den[1], var)
+    return func, var, order, end
+
+
+def _slash_derivative(toks, i):
+    """`dx/dt`, `d\\omega/dt`, `d/dt x` at toks[i] (a word starting with d): (function, variable, 1, index after)."""
+    text = toks[i][1]
+    func = None
+    if len(text) == 2:
+        func, j = (text[1] if text[1] not in "ei" else None), i + 1
+        if func is None:
+            return None
+    elif text == "d" and i + 1 < len(toks) and toks[i + 1][1] != "/":
+        func, j = _name(toks[i + 1]), i + 2
+        if func is None:
+            return None
+    else:
+        j = i + 1
+    if j + 1 >= len(toks) or toks[j][1] != "/":
+        return None
+    den, k = toks[j + 1], j + 2
+    if den[0] == "word" and len(den[1]) == 2 and den[1][0] == "d":
+        var = den[1][1] if den[1][1] not in "ei" else None
+    elif den[1] == "d" and k < len(toks):
+        var, k = _name(toks[k]), k + 1
+    else:
+        return None
+    if var is None:
+        return None
+    if func is None:
+        func, k = _diff_operand(toks, k, var)
+    return func, var, 1, k
+
+
+def derivatives(toks):
+    """Derivative notations as single symbols named with primes: `x'`, `\\dot x`, `\\frac{dx}{dt}`, `dx/dt` and
+    `\\frac{d}{dt}x` are all the token ("sym", "x'"); `x''` and `\\frac{d^2x}{dt^2}` are "x''". The variable of
+    differentiation is not part of the name. A function written applied to its variable (`\\omega(t)` in an
+    equation with `\\frac{d\\omega}{dt}`) is the function. Returns the tokens and the names of the differentiated
+    functions, their derivatives and the variables: the unknowns of the equation (README.md: Derivatives)."""
+    if not any(t[1] in ("'", "\\dot", "\\ddot") or (t[0] == "word" and t[1][0] == "d") for t in toks):
+        return toks, frozenset()
+    out, unknowns, funcs = [], set(), {}
+    i = 0
+    while i < len(toks):
+        kind, text = toks[i]
+        found = None
+        if text == "\\frac":
+            found = _frac_derivative(toks, i)
+        elif kind == "word" and text[0] == "d" and len(text) <= 2:
+            found = _slash_derivative(toks, i)
+        elif text in ("\\dot", "\\ddot"):
+            j = i + 1
+            if j < len(toks) and toks[j][1] == "{" and j + 2 < len(toks) and toks[j + 2][1] == "}":
+                func, end = _name(toks[j + 1]), j + 3
+            else:
+                func, end = (_name(toks[j]) if j < len(toks) else None), j + 1
+            if func is None:
+                raise ParseError("a dot over something other than a variable")
+            found = func, None, 1 if text == "\\dot" else 2, _applied(toks, end, None)
+        elif i + 1 < len(toks) and toks[i + 1][1] == "'" and (kind == "word" or _name(toks[i])):
+            if kind == "word" and len(text) > 1:
+                out.append(("word", text[:-1]))   # `kx'`: the prime is on the last letter
+                text = text[-1]
+            func = text if kind == "word" else _name(toks[i])
+            if func is not None and func not in "ei":
+                j = i + 1
+                while j < len(toks) and toks[j][1] == "'":
+                    j += 1
+                end = _applied(toks, j, None)
+                var = toks[j + 1][1] if end > j else None
+                found = func, var, j - i - 1, end
+        if found is None:
+            out.append(toks[i])
+            i += 1
+            continue
+        func, var, order, i = found
+        out.append(("sym", func + "'" * order))
+        unknowns.update({func, func + "'" * order} | ({var} if var else set()))
+        funcs.setdefault(func, var)
+    if not funcs:
+        return toks, frozenset()
+    # `2B\omega(t)` next to `\frac{d\omega}{dt}`: the function applied to its variable is the function
+    final, i = [], 0
+    while i < len(out):
+        kind, text = out[i]
+        name = _name(out[i]) if kind != "word" or len(text) == 1 else text[-1]
+        if name in funcs and (end := _applied(out, i + 1, funcs[name])) > i + 1:
+            if kind == "word" and len(text) > 1:
+                final.append(("word", text[:-1]))
+                final.append(("word", text[-1]))
+            else:
+                final.append(out[i])
+            i = end
+            continue
+        final.append(out[i])
+        i += 1
+    return final, frozenset(unknowns)
+
+
 def _max_nesting(text: str) -> int:
     depth = best = 0
     for ch in text:
@@ -754,9 +931,10 @@ def parse_answer(text: str) -> Parsed:
         raise ParseError("answer too long")
     if _max_nesting(text) > MAX_DEPTH:
         raise ParseError("nesting too deep")
-    parser = _Parser(tokenize(text))
+    tokens, unknowns = derivatives(tokenize(text))
+    parser = _Parser(tokens)
     value = parser.parse()
     decimals = parser.decimals
     if decimals is not None and parser.shift < 0:
         decimals -= parser.shift   # a decimal scaled by 10^-k is written to k more places
-    return Parsed(_expand_pm(value), decimals)
+    return Parsed(_expand_pm(value), decimals, unknowns)

@@ -13,6 +13,10 @@ from .numbers import simple_number
 class Normalized:
     text: str
     percent: bool = False
+    unit: str = ""            # a bare one-letter unit kept after a number (`\frac12 m`): it may be a variable
+    bare: str = ""            # the text without that unit
+    stripped_unit: str = ""   # the unit dropped after a number (`5\text{ m}`: `m`)
+    bound: tuple = ()         # the variables of a function definition `f(x) = ...` whose left side was dropped
 
 
 _WRAPPERS = ("text", "textbf", "textit", "textrm", "textnormal", "textsf", "texttt", "mathrm", "mathbf",
@@ -27,6 +31,8 @@ _SUBS = [   # (pattern, replacement), applied in order
     (re.compile(r"\\(?:displaystyle|textstyle|scriptstyle|quad|qquad|limits|nolimits)(?![a-zA-Z])|(?<!\\)\\[,;: ]|~"),
      " "),
     (re.compile(r"\^\s*\{\s*\\circ\s*\}|\^\s*\\circ|\\circ|°|\\degree(?![a-zA-Z])|\^\s*\{\s*o\s*\}"), ""),
+    # `3{,}14`: LaTeX's decimal comma (a comma followed by exactly three digits is a thousands separator)
+    (re.compile(r"(?<=\d)\s*\{\s*,\s*\}\s*(?=\d)(?!\d{3}(?!\d))"), "."),
     (re.compile(r"\{\s*,\s*\}"), ""),   # 14{,}916 and 14 {, }916
     (re.compile(r"\\q?quad(?=[a-zA-Z])"), " "),   # `\quadx_2`: a space glued to the next name
     (re.compile(r"\\(?:lvert|rvert|vert|mid)(?![a-zA-Z])"), "|"),
@@ -39,6 +45,14 @@ _SUBS = [   # (pattern, replacement), applied in order
 _UNICODE = {"−": "-", "–": "-", "×": "\\times ", "·": "\\cdot ", "÷": "/", "π": "\\pi ", "∞": "\\infty ",
             "√": "\\sqrt", "≤": "\\le ", "≥": "\\ge ", "≠": "\\ne ", "∪": "\\cup ", "²": "^2", "³": "^3",
             "\u2009": " ", "\u00a0": " ", "\u202f": " ", "’": "'", "ⅈ": "i"}
+_GREEK_LETTERS = {   # Unicode Greek letters as their LaTeX names (`α` = `\alpha`); the Latin look-alikes stay letters
+    "α": "alpha", "β": "beta", "γ": "gamma", "δ": "delta", "ε": "epsilon", "ϵ": "epsilon", "ζ": "zeta", "η": "eta",
+    "θ": "theta", "ϑ": "theta", "ι": "iota", "κ": "kappa", "λ": "lambda", "μ": "mu", "ν": "nu", "ξ": "xi",
+    "ρ": "rho", "σ": "sigma", "τ": "tau", "υ": "upsilon", "φ": "phi", "ϕ": "phi", "χ": "chi", "ψ": "psi",
+    "ω": "omega", "Γ": "Gamma", "Δ": "Delta", "Θ": "Theta", "Λ": "Lambda", "Ξ": "Xi", "Π": "Pi", "Σ": "Sigma",
+    "Φ": "Phi", "Ψ": "Psi", "Ω": "Omega"}
+_GREEK_TEX = {ch: f"\\{name} " for ch, name in _GREEK_LETTERS.items()}
+_GREEK_RANGE = re.compile("[" + "".join(_GREEK_LETTERS) + "]")
 _PERCENT = re.compile(r"\\%|%|(?:(?<=\d)|\s*\b)(?:percent(?:age)?|pct)\b")
 _UNIT = (r"(?:(?:square|sq\.?|cubic|cu\.?)\s*)?"
          r"(?:units?|m/s|km/h|ft/s|cm|centimet(?:er|re)s?|mm|millimet(?:er|re)s?|km|"
@@ -47,10 +61,20 @@ _UNIT = (r"(?:(?:square|sq\.?|cubic|cu\.?)\s*)?"
          r"minutes?|mins?|hours?|hrs?|days?|weeks?|months?|years?|degrees?|deg|radians?|rad|cents?|"
          r"m|s|h|l)(?:\s*\^\s*\{?\s*[23]\s*\}?|[23²³])?")
 _TRAILING_UNIT = re.compile(rf"(?<=[\d}})a-zA-Z])\s*\b{_UNIT}\s*\.?$|(?<=[\d}})])\s+{_UNIT}\s*\.?$")
+# bare units that also read as variables (a mass `m`, `g`, a height `h`, a length `l`, `s`; the weight `mg`)
+_UNIT_WORD = re.compile(_UNIT)
+_AMBIGUOUS_UNIT = re.compile(r"(?:[mshlg]|mg)(?:\^[23])?")
+_UNIT_POWER = re.compile(r"\^?\{?([23])\}?$")
+_WRAPPED_TAIL = re.compile(r"\\(?:" + "|".join(_WRAPPERS) + r")\s*\{([^{}]*)\}\s*(?:\^\s*\{?\s*[23]\s*\}?)?\s*\.?\s*$")
+_CONSTANT_PARTS = re.compile(r"\\(?:frac|sqrt|pi|times|cdot|div)(?![a-zA-Z])|(?<=\d)[eE](?=[-+]?\d)")
 _GLUED_UNIT = re.compile(r"(?<=\d)(?:weeks?|days?|hours?|minutes?|seconds?|months?|years?|met(?:er|re)s?|"
                          r"inches|feet|miles?|cents|dollars?|degrees|units)$")   # words only: `10cm` could be a product
 _TIME_OF_DAY = re.compile(r"(?i)(\d{1,2}):([0-5]\d)(?::([0-5]\d))?\s*(?:([ap])\.?\s*m\b\.?)?")
 _NUMBER_THEN_WORDS = re.compile(r"([-+]?[\d.,/]*\d)\s+([A-Za-z][A-Za-z\s'\-]{0,40})")
+_BOLD_START = re.compile(r"(^\s*|[=:]\s*)\*\*(?=[^\s*])")   # a bold opener whose closer was cut off
+_BOLD_END = re.compile(r"(?<=[^\s*])\*\*$")
+_BOLD = re.compile(r"(?<![\w)\]}*])\*\*(?=[^\s*])(.*?[^\s*])\*\*(?![\w(\[{*])")   # markdown `**131**`
+_LOCALE_DECIMAL = re.compile(r"([-+]?[1-9]\d{0,2}(?:(?:\.\d{3})+|(?: \d{3})+)),(\d+)")   # 1.234,5 and 1 234,5
 _THOUSANDS = re.compile(r"[-+]?[1-9]\d{0,2}(?:,\d{3})+(?:\.\d+)?")
 _ARITH_NUMBER = r"(?:[1-9]\d{0,2}(?:,\d{3})+|\d+)(?:\.\d+)?"
 _THOUSANDS_ARITHMETIC = re.compile(   # numbers with thousands commas joined by operators, no brackets: `1,234/2`
@@ -75,7 +99,9 @@ _DEGREE_NUMBER = re.compile(
 _REPEATING = re.compile(r"(?<![\d.])(\d*)\.(\d*)\s*\\(?:overline|bar|dot)\s*\{\s*(\d{1,12})\s*\}")
 _INEQUALITY = re.compile(r"[<>]|\\(?:le|ge|leq|geq|lt|gt)(?![a-zA-Z])")
 _FUNCTION_OF_VAR = re.compile(r"(?<![\\a-zA-Z])([a-zA-Z])\s*\(\s*[a-zA-Z]\s*\)")
-_FUNCTION_LHS = re.compile(r"^[a-zA-Z](?:_\{?\w{1,3}\}?)?\s*\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z]){0,3}\s*\)\s*=(?!=)")
+_BOUND_VAR = r"(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|varphi|psi|omega|tau|lambda|mu|sigma|rho|xi|eta|zeta|nu))"
+_FUNCTION_LHS = re.compile(
+    rf"^[a-zA-Z](?:_\{{?\w{{1,3}}\}}?)?\s*\(\s*({_BOUND_VAR}(?:\s*,\s*{_BOUND_VAR}){{0,3}})\s*\)\s*=(?!=)")
 _REALS_MINUS = re.compile(r"\\mathbb\s*\{?\s*R\s*\}?(?=\s*\\(?:setminus|backslash)(?![a-zA-Z]))")
 _ALL_REALS = re.compile(r"(?i)\\mathbb\s*\{?\s*R\s*\}?|(?:the\s+set\s+of\s+)?all\s+real(?:\s+numbers|s)?|"
                         r"real\s+numbers")
@@ -152,6 +178,13 @@ def normalize_answer(answer: str) -> Normalized:
     for old, new in _UNICODE.items():
         if old in s:
             s = s.replace(old, new)
+    if _GREEK_RANGE.search(s):
+        s = _GREEK_RANGE.sub(lambda m: _GREEK_TEX[m.group()], s)   # `α` is `\alpha`
+    if "**" in s:   # markdown bold around the answer (`x = **131**`); `2**3` is a power
+        s = _BOLD.sub(r"\1", s).strip()
+        s = _BOLD_END.sub("", _BOLD_START.sub(r"\1", s))   # `n = **131`: the closer went with the extraction
+    wrapped = _WRAPPED_TAIL.search(s) if "\\" in s else None
+    wrapped_unit = _unit_name(wrapped.group(1).split()[-1]) if wrapped and wrapped.group(1).split() else ""
     s = _unwrap_commands(s)
     s = s.replace("\\(", " ").replace("\\)", " ").replace("\\[", " ").replace("\\]", " ")
     if "\\overline" in s or "\\bar" in s or "\\dot" in s:
@@ -167,9 +200,11 @@ def normalize_answer(answer: str) -> Normalized:
         s = _PERCENT.sub(" ", s)
     s = " ".join(s.split())
     s = _VAR_IN.sub("", s)
+    bound = ()
     m = _FUNCTION_LHS.match(s)
     if m and "=" not in s[m.end():]:
         s = s[m.end():].strip()   # "f(x) = 2x+3" is the expression 2x+3
+        bound = tuple(v.strip().lstrip("\\") for v in m.group(1).split(","))
     if "=" not in s and _INEQUALITY.search(s):
         s = _FUNCTION_OF_VAR.sub(r"\1", s)   # `0 < f(x) < 1` bounds the value f: the interval (0, 1)
     if "\\setminus" in s or "\\backslash" in s:
@@ -187,12 +222,19 @@ def normalize_answer(answer: str) -> Normalized:
     s = _AND_OR.sub(", ", s)   # "1 and 2", "x = 1 or x = 2": lists of solutions
     if "and" in s or "or" in s:
         s = _AND_OR_GLUED.sub(", ", s)
+    unit = bare = stripped = ""
     for _ in range(3):   # "12 square feet.", "5 cm^2"
         s = s.strip().rstrip(".,;:?").strip()
-        s = _TRAILING_UNIT.sub("", s)
+        m = _TRAILING_UNIT.search(s)
+        if m and _is_number(s[:m.start()]):   # a unit only after a number (README.md: Units)
+            name = _unit_name(m.group())
+            if _AMBIGUOUS_UNIT.fullmatch(name) and name.split("^")[0] != wrapped_unit.split("^")[0]:
+                unit, bare = name, s[:m.start()].strip()   # `\frac12 m`: maybe a mass; kept unless both sides have it
+                break
+            stripped, s = name, s[:m.start()]
         s = _GLUED_UNIT.sub("", s)   # "10weeks"
-    m = _NUMBER_THEN_WORDS.fullmatch(s)
-    if m and not re.search(r"\b(?:and|or)\b", m.group(2)):
+    m = _NUMBER_THEN_WORDS.fullmatch(s) if not unit else None
+    if m and not re.search(r"\b(?:and|or)\b", m.group(2)) and _word_not_variable(m.group(2)):
         s = m.group(1)   # "5 apples", "125 miles"
     s = s.strip().rstrip(".,;:?").strip()
     if s.startswith("="):
@@ -209,7 +251,29 @@ def normalize_answer(answer: str) -> Normalized:
         s = _THOUSANDS.sub(lambda m: m.group().replace(",", ""), s)   # `1,234/2`: one number in arithmetic
     elif _SPACE_THOUSANDS.fullmatch(s):
         s = s.replace(" ", "")
-    return Normalized(s, percent)
+    elif m := _LOCALE_DECIMAL.fullmatch(s):   # `1.234,5`: a decimal-comma locale, so the comma is a decimal mark
+        s = re.sub(r"[. ]", "", m.group(1)) + "." + m.group(2)
+    if s[:1] == "{" and s[-1:] == "}" and braced(s, 0)[1] == len(s) and s[1:-1].strip():
+        s = "\\{" + s[1:-1] + "\\}"   # `{-2}`: a set written with bare braces
+    return Normalized(s, percent, unit, bare, stripped, bound)
+
+
+def _unit_name(text: str) -> str:
+    """`\\text{ m}^{2}.` -> `m^2`: a unit without spacing, braces and a final period."""
+    name = re.sub(r"[\s{}.]", "", text)
+    return _UNIT_POWER.sub(r"^\1", name) if len(name) > 1 else name
+
+
+def _is_number(text: str) -> bool:
+    """A number (digits, fractions, roots, pi; after `label =`): what a unit may follow."""
+    value = _CONSTANT_PARTS.sub(" ", text.rsplit("=", 1)[-1])
+    return bool(re.search(r"\d", value)) and not re.search(r"[A-Za-z\\]", value)
+
+
+def _word_not_variable(words: str) -> bool:
+    """`5 apples` drops its words; `5 x` and `5 mg` keep a letter that may be a variable."""
+    first = words.split()[0]
+    return len(first) >= 3 or bool(_UNIT_WORD.fullmatch(first) and not _AMBIGUOUS_UNIT.fullmatch(first))
 
 
 _LABEL_ATOM = (r"(?:[A-Za-z]|\\(?:alpha|beta|gamma|delta|theta|lambda|mu|phi|varphi|psi|omega|sigma|rho|tau))"
@@ -269,6 +333,14 @@ def _split_labels(text: str) -> tuple[list[str], str] | None:
     return labels, ", ".join("(" + ", ".join(value for _, value in g) + ")" for g in split)
 
 
+def _same_unit(n: Normalized, other: Normalized) -> Normalized:
+    """A one-letter unit kept after a number (`5 m`) is dropped when the other side has the same unit, kept or
+    dropped (`5\\text{ m}`): never on one side only, since `\\frac12 m` may be half a mass."""
+    if n.unit and n.unit in (other.unit, other.stripped_unit):
+        return Normalized(n.bare, n.percent, stripped_unit=n.unit, bound=n.bound)
+    return n
+
+
 def _approximation(n: Normalized, other: Normalized) -> Normalized:
     """`\\frac{\\sqrt3}{3} \\approx 0.577`: its approximate value against a plain decimal, else its exact value."""
     if "\\approx" not in n.text or "\\approx" in other.text:
@@ -285,6 +357,9 @@ def normalize_pair(pred: str, gold: str) -> tuple[Normalized, Normalized]:
     """Both answers normalised, with labels dropped where they carry no information: a side written as
     `label = value` items is compared by its values when the other side has no labels or the same ones."""
     pn, gn = normalize_answer(pred), normalize_answer(gold)
+    if pn.unit or gn.unit:
+        pn = _same_unit(pn, gn)
+        gn = _same_unit(gn, pn)
     pn, gn = _approximation(pn, gn), _approximation(gn, pn)
     ps, gs = _split_labels(pn.text), _split_labels(gn.text)
     if ps is None and gs is None:
@@ -318,7 +393,7 @@ def is_texty(s: str) -> bool:
     return bool(prose_words(s))
 
 
-_OPTION_PREFIX = re.compile(r"\(?([A-Ea-e])\)\s*(.+)", re.S)
+_OPTION_PREFIX = re.compile(r"\(?([A-Ka-k])\)\s*(.+)", re.S)
 
 
 def text_equal(pred: str, gold: str) -> bool:

@@ -13,7 +13,6 @@ _FAST_NUMBER = re.compile(rf"({_DEC})(?:[eE]([-+]?\d{{1,4}}))?")
 _FAST_RATIO = re.compile(r"([-+]?\d+)\s*/\s*(\d+)")
 _FAST_FRAC = re.compile(r"([-+]?)\s*\\frac\s*(?:\{\s*(\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))")
 _FAST_SCI = re.compile(rf"({_DEC})\s*(?:\\times|\\cdot|\*|x)\s*10\s*\^\s*(?:\{{\s*([-+]?\d{{1,4}})\s*\}}|(\d))")
-_DECIMAL_COMMA = re.compile(r"[-+]?(?:\d+,\d{1,2}|0,\d+|\d{4,},\d+)")
 
 
 @dataclass(frozen=True)
@@ -31,11 +30,9 @@ def _decimal(text: str, exp: str | None) -> Num | None:
     return Num(value, len(frac) - e if frac is not None else None)   # 2.5e-4: 5 decimal places
 
 
-def simple_number(s: str, decimal_comma: bool = False) -> Num | None:
+def simple_number(s: str) -> Num | None:
     if len(s) > 60:
         return None
-    if decimal_comma and _DECIMAL_COMMA.fullmatch(s):
-        s = s.replace(",", ".")
     if m := _FAST_NUMBER.fullmatch(s):
         return _decimal(m.group(1), m.group(2))
     if m := _FAST_RATIO.fullmatch(s):

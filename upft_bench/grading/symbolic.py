@@ -53,6 +53,7 @@ def judge_symbolic(pred: str, gold: str) -> Verdict:
     from .values import (  # sympy: the comparison runs in the worker process, not the caller
         Relation,
         describe,
+        rename_bound,
         values_equal,
     )
 
@@ -64,14 +65,17 @@ def judge_symbolic(pred: str, gold: str) -> Verdict:
         except _PARSE_ERRORS:
             parsed.append(None)
     p, g = parsed
+    if p is not None and pn.bound and gn.bound and pn.bound != gn.bound and len(pn.bound) == len(gn.bound):
+        p = rename_bound(p, pn.bound, gn.bound)   # `f(z) = z^2` is `f(x) = x^2`
     if g is not None and not isinstance(g.value, Relation) and (rhs := _chain_rhs(pn.text, p)) is not None:
         same = values_equal(rhs, g, pn.percent, gn.percent)   # `\lim_{x \to 0} \frac{\sin x}{x} = 1` vs `1`
         return Verdict(same, "last right-hand side of an equation chain compared", describe(rhs.value),
                        describe(g.value))
     if p is None or g is None:
         same = text_equal(pn.text, gn.text)
-        which = "neither side" if p is None and g is None else ("prediction" if p is None else "gold")
-        return Verdict(same, f"{which} is not math; compared as text",
+        reason = ("neither side is math" if p is None and g is None
+                  else "the prediction is not math" if p is None else "the gold answer is not math")
+        return Verdict(same, f"{reason}; compared as text",
                        pn.text if p is None else describe(p.value), gn.text if g is None else describe(g.value))
     same = values_equal(p, g, pn.percent, gn.percent)
     return Verdict(same, "symbolic/numeric comparison", describe(p.value), describe(g.value))

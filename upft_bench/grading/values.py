@@ -66,6 +66,7 @@ class Relation:
 class Parsed:
     value: object
     decimals: int | None  # most digits after a decimal point in any literal; None: no decimal literal
+    unknowns: frozenset = frozenset()   # names of differentiated functions, their derivatives and variables
 
 
 
@@ -79,14 +80,14 @@ def _finite(v) -> bool:
     return not v.has(sp.oo, -sp.oo, sp.zoo, sp.nan)
 
 
-def _evaluate(expr, subs):
-    value = expr.evalf(30, subs=subs) if subs else expr.evalf(30)
+def _evaluate(expr, subs, digits=30):
+    value = expr.evalf(digits, subs=subs) if subs else expr.evalf(digits)
     if not value.is_number:
         return None
     re_, im = value.as_real_imag()
     if not (re_.is_Number and im.is_Number) or re_ in (sp.nan, sp.zoo) or im in (sp.nan, sp.zoo):
         return None
-    return sp.Float(re_, 30), sp.Float(im, 30)
+    return sp.Float(re_, digits), sp.Float(im, digits)
 
 
 def _close(a, b, ctx) -> bool:
@@ -95,7 +96,7 @@ def _close(a, b, ctx) -> bool:
     Policy (README.md: Numbers): exact at 30 digits unless a decimal literal appears. Two decimals must agree
     to half a unit in the last place of the shorter one; a decimal against an exact value needs relative
     error <= REL_TOL, or to be its correct rounding with at least 4 digits after the point."""
-    pred_dec, gold_dec, exact = ctx
+    pred_dec, gold_dec, exact = ctx[:3]
     scale_hp = max(abs(a[0]) + abs(a[1]), abs(b[0]) + abs(b[1]))
     if exact:
         if scale_hp > 1e25:
@@ -155,24 +156,90 @@ def exprs_equal(a, b, ctx) -> bool:
     return True if good >= 2 else _simplifies_to_zero(a, b)
 
 
-def _ratio_constant(f, g, positive: bool) -> bool:
-    """f = c*g for a constant c (positive when inequalities must keep their direction)."""
+MAX_EXACT_DEGREE = 10_000   # exact values at rational points: polynomials up to this degree (about 35,000 digits)
+RATIO_DIGITS = 60           # ratios of irrational values: 60 digits, equal to RATIO_RTOL
+RATIO_RTOL = sp.Float("1e-30", RATIO_DIGITS)
+MAX_FLOAT_EXPONENT = 50     # beyond, x^n - 1 and x^n - 2 differ by less than RATIO_RTOL: no float verdict
+
+
+def _degree(expr) -> float:
+    """An upper bound on the total degree of a rational expression (inf for anything else): the size of its exact
+    values at rational points."""
+    if expr.is_Number:
+        return 0
+    if expr.is_Symbol:
+        return 1
+    if expr.is_Add:
+        return max(_degree(a) for a in expr.args)
+    if expr.is_Mul:
+        return sum(_degree(a) for a in expr.args)
+    if expr.is_Pow and expr.exp.is_Integer:
+        return _degree(expr.base) * abs(int(expr.exp))
+    return math.inf
+
+
+def _powers_within(expr, limit) -> bool:
+    return all(not p.exp.is_Number or abs(p.exp) <= limit for p in expr.atoms(sp.Pow))
+
+
+def _ratio_at(f, g, subs, exact: bool):
+    """f/g at one point as (re, im, exact): exact rationals for rational expressions of bounded degree (so that
+    `x^{1000} - 1` and `x^{1000} - 2` are told apart), else 30-digit floats; None where undefined or not to be
+    trusted."""
+    if exact:
+        vf, vg = f.xreplace(subs), g.xreplace(subs)
+        if vf.is_Rational and vg.is_Rational:
+            return None if vg == 0 else (vf / vg, sp.Integer(0), True)
+    if not (_powers_within(f, MAX_FLOAT_EXPONENT) and _powers_within(g, MAX_FLOAT_EXPONENT)):
+        return None
+    vf, vg = _evaluate(f, subs, RATIO_DIGITS), _evaluate(g, subs, RATIO_DIGITS)
+    if vf is None or vg is None:
+        return None
+    (a, b), (c, d) = vf, vg
+    den = c * c + d * d
+    if den == 0:
+        return None
+    return (a * c + b * d) / den, (b * c - a * d) / den, False   # sympy Floats: no overflow
+
+
+def _same_ratio(ratios, positive: bool) -> bool:
+    if len(ratios) < 2:
+        return False
+    r0 = ratios[0]
+    size = abs(r0[0]) + abs(r0[1])
+    if size < 1e-12 or (positive and (r0[0] <= 0 or abs(r0[1]) > 1e-9 * size)):
+        return False
+    for r in ratios[1:]:
+        if r[2] and r0[2]:
+            if r[0] != r0[0] or r[1] != r0[1]:
+                return False
+        elif abs(r[0] - r0[0]) + abs(r[1] - r0[1]) > RATIO_RTOL * size:
+            return False
+    return True
+
+
+def _ratio_constant(f, g, positive: bool, unknowns=None) -> bool:
+    """f = c*g for a nonzero constant c (positive when inequalities must keep their direction). With `unknowns`
+    (an equation with derivatives: the functions, their derivatives and the variable), c may depend on the other
+    symbols, the equation's parameters (`I \\frac{d\\omega}{dt} = T` is `\\frac{d\\omega}{dt} = T/I`)."""
     symbols = sorted(f.free_symbols | g.free_symbols, key=str)
     if not symbols:
         return False
-    ratios = []
-    for k in range(N_POINTS):
-        subs = _point_values(symbols, k)
-        vf, vg = _evaluate(f, subs), _evaluate(g, subs)
-        if vf is None or vg is None or (vg[0] == 0 and vg[1] == 0):
-            continue
-        r = complex(vf[0], vf[1]) / complex(vg[0], vg[1])
-        ratios.append(r)
-    if len(ratios) < 2 or abs(ratios[0]) < 1e-12:
-        return False
-    if positive and (ratios[0].real <= 0 or abs(ratios[0].imag) > 1e-9):
-        return False
-    return all(abs(r - ratios[0]) <= 1e-9 * abs(ratios[0]) for r in ratios)
+    params = [x for x in symbols if x.name not in unknowns] if unknowns else []
+    varying = [x for x in symbols if x not in params]
+    if not varying:
+        params, varying = [], symbols
+    exact = max(_degree(f), _degree(g)) <= MAX_EXACT_DEGREE
+    for j in range(2 if params else 1):
+        fixed = _point_values(params, 100 + j) if params else {}
+        ratios = []
+        for k in range(N_POINTS):
+            r = _ratio_at(f, g, {**_point_values(varying, k), **fixed}, exact)
+            if r is not None:
+                ratios.append(r)
+        if not _same_ratio(ratios, positive):
+            return False
+    return True
 
 
 _FLIP = {">": "<", ">=": "<="}   # the same relation read right to left
@@ -189,7 +256,7 @@ def relations_equal(a: Relation, b: Relation, ctx) -> bool:
         if _simple_lhs(la) and la == lb:
             return values_equal_raw(ra, rb, ctx)
         if all(isinstance(t, sp.Basic) for t in (la, ra, lb, rb)):
-            return _ratio_constant(la - ra, lb - rb, positive=False)
+            return _ratio_constant(la - ra, lb - rb, positive=False, unknowns=ctx[3])
         return False
     if len(a.ops) != 1 or len(b.ops) != 1:
         return a == b
@@ -461,6 +528,7 @@ def values_equal(pred: Parsed, gold: Parsed, pred_percent=False, gold_percent=Fa
     """Compare two parsed answers under the tolerance and percent policies in README.md."""
     # exact unless a decimal literal appears; a decimal never matches an exact integer unless equal
     exact = (pred.decimals is None and gold.decimals is None) or is_exact_integer(pred) or is_exact_integer(gold)
+    unknowns = pred.unknowns | gold.unknowns or None   # derivatives appear (README.md: Derivatives)
     preds, golds = [(pred.value, pred.decimals)], [(gold.value, gold.decimals)]
     if pred_percent != gold_percent:
         # the side written as a percentage may be matched by its number (50 for 50%) or its fraction (0.5),
@@ -471,13 +539,46 @@ def values_equal(pred: Parsed, gold: Parsed, pred_percent=False, gold_percent=Fa
             side.append((value / 100, None if decimals is None else decimals + 2))
     for p, p_dec in preds:
         for g, g_dec in golds:
-            ctx = (p_dec, g_dec, exact)
+            ctx = (p_dec, g_dec, exact, unknowns)
             if values_equal_raw(p, g, ctx):
                 return True
             if (isinstance(p, Seq) and not p.left and isinstance(g, sp.Basic)
                     and all(values_equal_raw(x, g, ctx) for x in p.items)):
                 return True   # the same value written twice (`15\\frac{39}{40}, \\frac{639}{40}`)
     return False
+
+
+def map_exprs(value, fn):
+    """`value` with `fn` applied to every sympy expression in it (tuples, sets, relations, matrices, cases)."""
+    if isinstance(value, sp.Basic):
+        return fn(value)
+    if isinstance(value, Seq):
+        return Seq(tuple(map_exprs(v, fn) for v in value.items), value.left, value.right)
+    if isinstance(value, SetOf):
+        return SetOf(tuple(map_exprs(v, fn) for v in value.items))
+    if isinstance(value, Union):
+        return Union(tuple(map_exprs(v, fn) for v in value.parts))
+    if isinstance(value, Matrix):
+        return Matrix(tuple(tuple(map_exprs(x, fn) for x in row) for row in value.rows), value.det)
+    if isinstance(value, Relation):
+        return Relation(value.ops, tuple(map_exprs(v, fn) for v in value.terms))
+    if isinstance(value, Cases):
+        return Cases(tuple((map_exprs(e, fn), None if c is None else map_exprs(c, fn)) for e, c in value.pieces))
+    return value
+
+
+def rename_bound(parsed: Parsed, names: tuple, targets: tuple) -> Parsed:
+    """`f(z) = z^2` read with the gold's variable names (`f(x) = ...`): the bound variables renamed in order, all at
+    once. Unchanged where a new name is already free in the answer (`f(z) = z + x` is not `f(x) = 2x`) or where
+    a name is `e` or `i` (constants)."""
+    if {"e", "i"} & (set(names) | set(targets)):
+        return parsed
+    mapping = {sp.Symbol(a): sp.Symbol(b) for a, b in zip(names, targets) if a != b}
+    free: set = set()
+    map_exprs(parsed.value, lambda e: free.update(e.free_symbols) or e)
+    if any(b in free and b.name not in names for b in mapping.values()):
+        return parsed
+    return Parsed(map_exprs(parsed.value, lambda e: e.xreplace(mapping)), parsed.decimals, parsed.unknowns)
 
 
 def describe(value) -> str:
