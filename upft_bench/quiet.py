@@ -3,10 +3,11 @@
     upft-bench compare              # own bars and summaries only
     upft-bench --verbose compare    # also the libraries' bars, logs and warnings (or UPFT_BENCH_VERBOSE=1)
 
-Hidden unless verbose: transformers' weight loading and saving bars and its info/warning logs, the datasets
-library's bars, lm-eval's request-building bar, its warnings and the `fatal: not a git repository` that its git
-lookup prints outside a clone. lm-eval's generation bar is replaced by one per task that counts questions.
-Download bars from the Hugging Face Hub stay: a multi-GB download without progress would look hung.
+Hidden unless verbose: transformers' weight loading and saving bars and its info/warning logs, DeepSpeed's
+warnings, the datasets library's bars, lm-eval's request-building bar, its warnings and the `fatal: not a git
+repository` that its git lookup prints outside a clone. lm-eval's generation bar is replaced by one per task
+that counts questions. Download bars from the Hugging Face Hub stay: a multi-GB download without progress would
+look hung.
 """
 from __future__ import annotations
 
@@ -37,6 +38,9 @@ def quiet_libraries() -> None:
     tlog.disable_progress_bar()  # also turns off the Hub's bars ...
     hub.enable_progress_bars()  # ... which downloads keep
     tlog.set_verbosity_error()
+    # DeepSpeed (where installed) is imported by accelerate on every run and warns on import that it found no GPU;
+    # a filter on its logger, made here before DeepSpeed sets the logger up, keeps only its errors.
+    logging.getLogger("DeepSpeed").addFilter(lambda record: record.levelno >= logging.ERROR)
 
 
 def _git_hash() -> str | None:
