@@ -23,7 +23,7 @@ from upft_bench.prompts import PREFIX_INSTRUCTION, encode_prompt
 pytestmark = pytest.mark.slow
 
 GGUF_NAME = "SmolLM2-135M-Instruct.Q4_1.gguf"
-N_TRAIN, N_TEST = 4, 2
+N_TRAIN, N_TEST, BEST_OF = 4, 2, 3
 
 
 @pytest.fixture(scope="module")
@@ -76,7 +76,8 @@ def run(smollm2_gguf, cache, data_dir, tmp_path_factory):
             f"data.data_dir={data_dir}", "sampling.batch_size=8", "method.rft_samples=2", "method.prefix_tokens=8",
             "method.structure_ratio=0.5", "method.max_new_tokens=64", "per_method={}", "train.lr=1e-5",
             "train.epochs=1", "train.batch_size=4", "train.micro_batch_size=4", "train.max_length=256",
-            "eval.tasks=[upft_gsm8k]", f"eval.limit={N_TEST}", "eval.batch_size=4", "eval.max_gen_toks=8"]
+            "eval.tasks=[upft_gsm8k]", f"eval.limit={N_TEST}", "eval.batch_size=4", "eval.max_gen_toks=8",
+            f"eval.best_of={BEST_OF}"]
     args = ["compare", "--output", str(out)]
     for s in sets:
         args += ["--set", s]
@@ -125,7 +126,8 @@ def test_sampling_training_and_lm_eval_prompts_are_the_same_tokens(run, data_dir
     # Sampling: every row the model generated from is one of the training questions' bare prompts.
     assert seen["sampling"] and {tuple(p) for p in seen["sampling"]} == {tuple(p) for p in bare.values()}
     # lm-eval: the ids reaching model.generate are the test questions' prompts, built the same way.
-    assert len(seen["eval"]) == N_TEST * 6  # the base model and five trained methods
+    # the base model, five trained methods and vstar's generator greedily, and its best-of-k candidates
+    assert len(seen["eval"]) == N_TEST * (7 + BEST_OF)
     assert {tuple(p) for p in seen["eval"]} == {tuple(encode_prompt(tok, q.question)) for q in test}
     # Training: each example's prompt is the bare prompt, or for a UPFT prefix the prompt with its instruction,
     # and every response ends the turn with <|im_end|> as the template does.
