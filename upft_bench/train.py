@@ -1027,6 +1027,9 @@ def _save_checkpoint(accelerator, output_dir: Path, config: TrainConfig, state: 
     accelerator.wait_for_everyone()
     # Pickle, not safetensors: tied embeddings share storage, which safetensors refuses.
     accelerator.save_state(str(tmp), safe_serialization=False)
+    # Every process has written its part (DeepSpeed: each its own partition files, with no barrier of its own)
+    # before the main one renames the folder into place.
+    accelerator.wait_for_everyone()
     if accelerator.is_main_process:
         write_json(tmp / "trainer_state.json", state)
         replace_dir(tmp, root / f"step-{step}")
