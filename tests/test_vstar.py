@@ -206,6 +206,10 @@ def test_smoke_vstar_runs_resumes_after_a_kill_in_the_verifier_and_its_flops_fol
     generator = read_examples(out / "methods" / "vstar" / "examples.jsonl")
     pairs = read_examples(vdir / "examples.jsonl")
     assert generator == read_examples(out / "methods" / "rft" / "examples.jsonl") and len(pairs) >= 4
+    # the same examples under the same settings: RFT's model is V-STaR's generator, not trained twice
+    assert rows["vstar"]["model"] == str(out / "methods" / "rft" / "train" / "model")
+    assert not (out / "methods" / "vstar" / "train").exists()
+    assert "not trained again" in resumed.output or "not trained again" in first.output
     vtrain = load_experiment(baselines_dir() / "smoke.yaml", sets + ["train.objective=dpo"]).train
     expected_train = (training_flops(shape, trained_positions(generator, cfg.train))
                       + training_flops(shape, trained_positions(pairs, vtrain))

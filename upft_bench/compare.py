@@ -31,7 +31,7 @@ from typing import NamedTuple
 from upft_bench import data, evaluation, sampling, selection
 from upft_bench import train as training
 from upft_bench.analysis import run_analysis
-from upft_bench.atomic import write_json, write_text
+from upft_bench.atomic import file_sha256, write_json, write_text
 from upft_bench.compute import forward_flops, model_shape, sampling_flops, training_flops
 from upft_bench.config import dump_yaml, to_dict
 from upft_bench.console import say
@@ -151,6 +151,7 @@ class Comparison:
         self.phases = open_run_folder(cfg, self.out, resume)
         self.shared_evals = {} if shared_evals is None else shared_evals  # model path -> an evaluation to reuse
         self.scores: dict[str, dict] = {}  # model path -> its validation score (the base model serves several)
+        self.trained: dict[tuple, Trained] = {}  # (examples file hash, train settings) -> the training that made them
         self.base = self.tokenizer = None
         self.questions: list = []
         self.validation: list = []
@@ -353,10 +354,21 @@ class Comparison:
         info = self.phases.done(phase)
         if info is not None:
             summary = TrainSummary(**info)
-            return Trained(summary, summary.model or str(sdir / "train" / "model"))
+            trained = Trained(summary, summary.model or str(sdir / "train" / "model"))
+            if summary.train_examples:
+                self.trained.setdefault(_training_key(sdir, cfg), trained)
+            return trained
         if examples is None:
             examples = method.build(self.questions, samples, self.tokenizer, cfg.method)
         write_examples(sdir / "examples.jsonl", examples)
+        earlier = self.trained.get(_training_key(sdir, cfg)) if examples else None
+        if earlier is not None:
+            # The same examples under the same settings (V-STaR's generator is RFT's): the same model. It is charged
+            # in full, as a shared sample pool is, since the method alone would have to train it.
+            summary = replace(earlier.summary, model=earlier.model)
+            say(f"[{method.name}] the same examples and settings as {earlier.model}: that model, not trained again")
+            self.phases.mark(phase, asdict(summary))
+            return Trained(summary, earlier.model)
         if examples:
             train_dir = sdir / "train"
             resume_train = (train_dir / "checkpoints").exists()
@@ -382,6 +394,8 @@ class Comparison:
         self.phases.mark(phase, asdict(summary))
         # Checkpoints only serve a resume mid-training; the finished model is in train/model.
         shutil.rmtree(sdir / "train" / "checkpoints", ignore_errors=True)
+        if examples:
+            self.trained.setdefault(_training_key(sdir, cfg), Trained(summary, model))
         return Trained(summary, model)
 
     def train(self, cfg: ExperimentConfig, examples: list, sdir: Path, resume: bool) -> dict:
@@ -487,6 +501,11 @@ def _added(a: SampleCost, b: SampleCost) -> SampleCost:
                       sample_seconds=round(a.sample_seconds + b.sample_seconds, 2), sample_pool=a.sample_pool,
                       sample_flops=flops, sample_cpu_seconds=a.sample_cpu_seconds + b.sample_cpu_seconds,
                       sample_peak_rss_mb=max(peaks) if peaks else None)
+
+
+def _training_key(sdir: Path, cfg: ExperimentConfig) -> tuple:
+    """What makes a training's model: its examples (the file `sdir`/examples.jsonl, by content) and its settings."""
+    return file_sha256(sdir / "examples.jsonl"), json.dumps(to_dict(cfg.train), sort_keys=True)
 
 
 def _pool_key(requests) -> str:
