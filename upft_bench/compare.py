@@ -296,23 +296,12 @@ class Comparison:
             return self.base, TrainSummary(model=self.base)
         vtrain = replace(cfg.train, objective="dpo", dpo_beta=cfg.method.vstar_beta,
                          lr=cfg.method.vstar_verifier_lr or cfg.train.lr)
-        train_dir = vdir / "train"
-        resume_train = (train_dir / "checkpoints").exists()
-        if train_dir.exists() and not resume_train:
-            shutil.rmtree(train_dir)
-        with measure() as used:
-            stats = self.train(replace(cfg, train=vtrain), pairs, vdir, resume_train)
-        shape = model_shape(self.base)
-        trainable = stats.get("trainable_parameters") if stats.get("lora") else None
-        flops = (training_flops(shape, training.trained_positions(pairs, vtrain), trainable)
-                 + sum(forward_flops(shape, n) for n in training.reference_positions(pairs, vtrain))
-                 if shape else None)
-        summary = TrainSummary.from_stats(stats, pairs, flops, used)
+        summary = self.fit(replace(cfg, train=vtrain), pairs, vdir)
         self.phases.mark(vphase, asdict(summary))
-        shutil.rmtree(train_dir / "checkpoints", ignore_errors=True)
+        shutil.rmtree(vdir / "train" / "checkpoints", ignore_errors=True)
         say(f"[{method.name}] verifier trained on {len(pairs) // 2} preference pairs, {summary.tuned_tokens:,} "
             f"tuned tokens in {summary.train_seconds:.1f} s")
-        return str(train_dir / "model"), summary
+        return str(vdir / "train" / "model"), summary
 
     def sample(self, method: Method, cfg: ExperimentConfig, model: str | None = None, label: str | None = None
                ) -> tuple[list, SampleCost]:
@@ -370,21 +359,10 @@ class Comparison:
             self.phases.mark(phase, asdict(summary))
             return Trained(summary, earlier.model)
         if examples:
-            train_dir = sdir / "train"
-            resume_train = (train_dir / "checkpoints").exists()
-            if train_dir.exists() and not resume_train:
-                shutil.rmtree(train_dir)
-            with measure() as used:
-                stats = self.train(cfg, examples, sdir, resume_train)
-            shape = model_shape(self.base)
-            # LoRA: frozen base weights, only the adapters' parameters train (upft_bench.compute.training_flops).
-            trainable = stats.get("trainable_parameters") if stats.get("lora") else None
-            flops = (training_flops(shape, training.trained_positions(examples, cfg.train), trainable)
-                     if shape else None)
-            summary = TrainSummary.from_stats(stats, examples, flops, used)
+            summary = self.fit(cfg, examples, sdir)
             say(f"[{method.name}] trained on {summary.train_examples} examples, "
                 f"{summary.tuned_tokens:,} tuned tokens in {summary.train_seconds:.1f} s")
-            model = str(train_dir / "model")
+            model = str(sdir / "train" / "model")
         else:
             # Honest, not an error: e.g. RFT on a weak model finds no verified answer. Nothing to train on means
             # the method's model IS the base model; the table says so (0 examples).
@@ -397,6 +375,23 @@ class Comparison:
         if examples:
             self.trained.setdefault(_training_key(sdir, cfg), Trained(summary, model))
         return Trained(summary, model)
+
+    def fit(self, cfg: ExperimentConfig, examples: list, sdir: Path) -> TrainSummary:
+        """A fresh copy of the base model trained on `examples` into `sdir`/train (continuing from its checkpoint
+        when an interrupted run left one): the summary with what it used and its FLOPs. LoRA counts frozen base
+        weights (upft_bench.compute.training_flops); DPO adds the reference's one forward over each sequence."""
+        train_dir = sdir / "train"
+        resume = (train_dir / "checkpoints").exists()
+        if train_dir.exists() and not resume:
+            shutil.rmtree(train_dir)
+        with measure() as used:
+            stats = self.train(cfg, examples, sdir, resume)
+        shape = model_shape(self.base)
+        trainable = stats.get("trainable_parameters") if stats.get("lora") else None
+        flops = (training_flops(shape, training.trained_positions(examples, cfg.train), trainable)
+                 + sum(forward_flops(shape, n) for n in training.reference_positions(examples, cfg.train))
+                 if shape else None)
+        return TrainSummary.from_stats(stats, examples, flops, used)
 
     def train(self, cfg: ExperimentConfig, examples: list, sdir: Path, resume: bool) -> dict:
         """Train on `examples` in this process, or under `accelerate launch` on `launch.num_processes`
