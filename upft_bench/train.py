@@ -232,13 +232,19 @@ def _unit_schedule(lengths: list[int], units: list[tuple[int, ...]], config) -> 
     return schedule[: config.max_steps] if config.max_steps else schedule
 
 
+def _planned(examples, config):
+    """(kept length per example, units, the run's schedule of units): the loop's plan, as the cost counts see it."""
+    lengths = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[0] for e in examples]
+    units = training_units(examples, config.objective)
+    return lengths, units, _unit_schedule(lengths, units, config)
+
+
 def trained_positions(examples, config) -> list[int]:
     """Input positions of every example each time the training loop processes it (`upft_bench.train.TrainConfig`):
     the loop's own data order (`plan_batches` over its units, cut at max_steps) over the examples truncated to
     max_length; a sequence of n ids has n-1 input positions (inputs are ids[:-1])."""
-    lengths = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[0] for e in examples]
-    units = training_units(examples, config.objective)
-    return [lengths[i] - 1 for _, batch in _unit_schedule(lengths, units, config) for u in batch for i in units[u]]
+    lengths, units, schedule = _planned(examples, config)
+    return [lengths[i] - 1 for _, batch in schedule for u in batch for i in units[u]]
 
 
 def reference_positions(examples, config) -> list[int]:
@@ -247,10 +253,8 @@ def reference_positions(examples, config) -> list[int]:
     sft."""
     if config.objective != "dpo":
         return []
-    lengths = [loss_positions(len(e.prompt_ids), len(e.response_ids), config.max_length)[0] for e in examples]
-    units = training_units(examples, config.objective)
-    seen = sorted({u for _, batch in _unit_schedule(lengths, units, config) for u in batch})
-    return [lengths[i] - 1 for u in seen for i in units[u]]
+    lengths, units, schedule = _planned(examples, config)
+    return [lengths[i] - 1 for u in sorted({u for _, batch in schedule for u in batch}) for i in units[u]]
 
 
 def dpo_loss(policy_chosen, policy_rejected, reference_chosen, reference_rejected, beta: float):
